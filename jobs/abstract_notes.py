@@ -1,0 +1,81 @@
+"""Abstract clinical notes with vLLM on Spark and report what it cost in energy.
+
+    spark-submit jobs/abstract_notes.py [--config conf/local_cpu.yaml] [--notes PATH] [--output PATH]
+                                        [--run-id ID] [--variant NAME] [key.path=value ...]
+
+notes -> prompts -> engine -> outputs + energy windows (on executors, udfs/) -> Delta -> roll-up -> MLflow.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from notewatt.cli import job_arguments, parse_job_config  # noqa: E402
+from notewatt.corpus import read_notes  # noqa: E402
+from notewatt.inference import partition_settings, rows_of, run_inference  # noqa: E402
+from notewatt.rollup import RunInfo, run_rollup, with_note_energy  # noqa: E402
+from notewatt.spark_session import default_partitions, start_spark  # noqa: E402
+from notewatt.summary import print_summary  # noqa: E402
+from notewatt.tables import (  # noqa: E402
+    ENGINE_LOADS, NOTE_ABSTRACTIONS, PARTITION_ENERGY, RUN_ROLLUP, contract_frame, table_location, write_run_rows,
+)
+from notewatt.tracking import job_params, log_job_run  # noqa: E402
+
+log = logging.getLogger("notewatt.job")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    config = parse_job_config(job_arguments(__doc__.splitlines()[0]), argv)
+    run_id = config.run_id or f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    spark = start_spark(config.spark)
+    partitions = config.spark.partitions or default_partitions(spark)
+    log.info("run %s: variant %s, %d partitions", run_id, config.variant, partitions)
+
+    notes = read_notes(spark, config.corpus.path if "://" in config.corpus.path else _local(config.corpus.path),
+                       config.corpus.format)
+    started_at, clock = datetime.now(timezone.utc), time.monotonic()
+    outputs = run_inference(notes, partition_settings(config, run_id), partitions)
+    run = RunInfo(run_id, config.variant, config.selected_variant.model, started_at, time.monotonic() - clock)
+
+    partition_rows, load_rows = rows_of(outputs, "partition"), rows_of(outputs, "engine_load")
+    note_rows = with_note_energy(rows_of(outputs, "note"), partition_rows)
+    rollup = run_rollup(note_rows, partition_rows, load_rows, run)
+    versions = {
+        NOTE_ABSTRACTIONS: write_run_rows(spark, contract_frame(note_rows, NOTE_ABSTRACTIONS), config.output,
+                                          NOTE_ABSTRACTIONS, run_id),
+        PARTITION_ENERGY: write_run_rows(spark, contract_frame(partition_rows, PARTITION_ENERGY), config.output,
+                                         PARTITION_ENERGY, run_id),
+        ENGINE_LOADS: write_run_rows(spark, contract_frame(load_rows, ENGINE_LOADS), config.output,
+                                     ENGINE_LOADS, run_id),
+        RUN_ROLLUP: write_run_rows(spark, rollup, config.output, RUN_ROLLUP, run_id),
+    }
+    rollup_row = rollup.first().asDict()
+    tracked = log_job_run(
+        config,
+        job_params(config, partitions, spark.sparkContext.master),
+        rollup_row,
+        partition_rows.select("partition_id", "energy_j", "output_tokens").toPandas(),
+        versions,
+    )
+    outputs.unpersist()
+    print_summary(rollup_row, {name: table_location(config.output, name) for name in versions}, tracked)
+    return rollup_row | {"mlflow_run_id": tracked.run_id}
+
+
+def _local(path: str) -> str:
+    from notewatt.config import resolve_path
+
+    return resolve_path(path)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    main()

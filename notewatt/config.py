@@ -1,0 +1,124 @@
+"""Typed job configuration: YAML files layered on `conf/defaults.yaml`, then command-line overrides."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS_FILE = PROJECT_ROOT / "conf" / "defaults.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CorpusConfig(_Strict):
+    path: str = "data/sample_notes/"
+    format: Literal["auto", "jsonl", "parquet", "csv", "delta"] = "auto"
+
+
+class OutputConfig(_Strict):
+    path: str = "output/delta"
+    catalog_schema: str | None = None  # e.g. "main.notewatt": write catalog tables instead of paths
+
+
+class SparkConfig(_Strict):
+    app_name: str = "notewatt-abstract-notes"
+    partitions: int | None = None  # None: one per concurrent task slot (CPU cores or GPUs)
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class VariantConfig(_Strict):
+    model: str
+    dtype: str = "auto"
+    quantization: str | None = None
+    engine_args: dict[str, Any] = Field(default_factory=dict)
+
+
+class EngineConfig(_Strict):
+    batch_size: int | None = None  # None: the whole Arrow batch
+    max_tokens: int = 384
+    temperature: float = 0.0
+    structured_outputs_backend: Literal["xgrammar", "guidance"] = "xgrammar"
+    env: dict[str, str] = Field(default_factory=dict)  # set in the Python worker before vLLM is imported
+
+
+class PromptConfig(_Strict):
+    template: str = "conf/prompt.yaml"
+    schema_file: str = "conf/abstraction_schema.json"
+
+
+class EnergyConfig(_Strict):
+    sample_interval_s: float = 0.1
+    cpu_watts_per_core: float = 10.0  # used only for the labelled CPU-time estimate
+
+
+class MlflowConfig(_Strict):
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str = "notewatt"
+    artifact_location: str | None = "mlartifacts"  # for new experiments; None: the tracking server's default
+
+
+class JobConfig(_Strict):
+    run_id: str | None = None
+    variant: str
+    variants: dict[str, VariantConfig]
+    corpus: CorpusConfig = Field(default_factory=CorpusConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+
+    @property
+    def selected_variant(self) -> VariantConfig:
+        if self.variant not in self.variants:
+            raise ValueError(f"unknown variant {self.variant!r}; configured: {sorted(self.variants)}")
+        return self.variants[self.variant]
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Return `base` with `override` merged in; nested mappings merge, everything else replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def parse_override(item: str) -> dict:
+    """Turn `a.b.c=value` into `{"a": {"b": {"c": value}}}`; the value is parsed as YAML (numbers, null, lists)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"override {item!r} is not of the form key.path=value")
+    value: Any = yaml.safe_load(raw) if raw.strip() else ""
+    for part in reversed(key.strip().split(".")):
+        value = {part: value}
+    return value
+
+
+def load_config(config_files: list[Path] | tuple = (), overrides: list[str] | tuple = ()) -> JobConfig:
+    """Defaults, then each YAML file in order, then `key.path=value` overrides."""
+    merged: dict = {}
+    for path in [DEFAULTS_FILE, *config_files]:
+        merged = deep_merge(merged, yaml.safe_load(Path(path).read_text()) or {})
+    for item in overrides:
+        merged = deep_merge(merged, parse_override(item))
+    config = JobConfig.model_validate(merged)
+    config.selected_variant  # fail early on an unknown variant
+    return config
+
+
+def resolve_path(path: str) -> str:
+    """Absolute form of a project-relative local path; URIs (dbfs:/, s3://, ...) pass through unchanged."""
+    if "://" in path or path.startswith(("dbfs:", "/")):
+        return path
+    return str((PROJECT_ROOT / path).resolve())

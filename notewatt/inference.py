@@ -1,0 +1,57 @@
+"""Driver side of inference: ship settings to the executors and run the mapInPandas stage once."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+
+import yaml
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from notewatt.config import JobConfig, resolve_path
+from udfs.abstract_partition import OUTPUT_SCHEMA, PartitionSettings, abstract_partition
+from udfs.engine import EngineSpec
+from udfs.prompts import PromptTemplate
+
+
+def partition_settings(config: JobConfig, run_id: str) -> PartitionSettings:
+    variant = config.selected_variant
+    engine = EngineSpec(
+        model=resolve_path(variant.model) if Path(resolve_path(variant.model)).exists() else variant.model,
+        dtype=variant.dtype,
+        quantization=variant.quantization,
+        engine_args=dict(variant.engine_args),
+        structured_outputs_backend=config.engine.structured_outputs_backend,
+        env=dict(config.engine.env),
+    )
+    return PartitionSettings(
+        run_id=run_id,
+        variant=config.variant,
+        model=variant.model,
+        engine=engine,
+        template=PromptTemplate.from_mapping(yaml.safe_load(Path(resolve_path(config.prompt.template)).read_text())),
+        schema=json.loads(Path(resolve_path(config.prompt.schema_file)).read_text()),
+        max_tokens=config.engine.max_tokens,
+        temperature=config.engine.temperature,
+        batch_size=config.engine.batch_size,
+        sample_interval_s=config.energy.sample_interval_s,
+        cpu_watts_per_core=config.energy.cpu_watts_per_core,
+    )
+
+
+def run_inference(notes: DataFrame, settings: PartitionSettings, partitions: int) -> DataFrame:
+    """Run the engine over every note exactly once; the result is persisted so each table reads it, not reruns it."""
+    outputs = (
+        notes.repartition(partitions)
+        .mapInPandas(partial(abstract_partition, settings=settings), OUTPUT_SCHEMA)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    outputs.groupBy("row_type").count().collect()  # materialize now: the inference stage
+    return outputs
+
+
+def rows_of(outputs: DataFrame, row_type: str) -> DataFrame:
+    return outputs.where(F.col("row_type") == row_type).drop("row_type")

@@ -1,0 +1,87 @@
+"""The product's Delta tables: where they live, and idempotent per-run writes."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+
+from notewatt.config import OutputConfig, resolve_path
+
+NOTE_ABSTRACTIONS = "note_abstractions"
+PARTITION_ENERGY = "partition_energy"
+ENGINE_LOADS = "engine_loads"
+RUN_ROLLUP = "run_rollup"
+
+
+def table_location(output: OutputConfig, name: str) -> str:
+    """A catalog table name (`schema.name`) when configured, else a path under the output folder."""
+    if output.catalog_schema:
+        return f"{output.catalog_schema}.{name}"
+    return f"{resolve_path(output.path).rstrip('/')}/{name}"
+
+
+def _is_catalog(output: OutputConfig) -> bool:
+    return bool(output.catalog_schema)
+
+
+def _exists(spark: SparkSession, output: OutputConfig, location: str) -> bool:
+    from delta.tables import DeltaTable
+
+    if _is_catalog(output):
+        return spark.catalog.tableExists(location)
+    return DeltaTable.isDeltaTable(spark, location)
+
+
+def write_run_rows(spark: SparkSession, frame: DataFrame, output: OutputConfig, name: str, run_id: str) -> int:
+    """Write one run's rows, replacing any rows an earlier attempt of the same run_id left; returns the table version."""
+    location = table_location(output, name)
+    writer = frame.write.format("delta").option("mergeSchema", "true")
+    if _exists(spark, output, location):
+        writer = writer.mode("overwrite").option("replaceWhere", f"run_id = '{run_id}'")
+    else:
+        writer = writer.mode("append")
+    if _is_catalog(output):
+        writer.saveAsTable(location)
+    else:
+        writer.save(location)
+    return table_version(spark, output, location)
+
+
+def table_version(spark: SparkSession, output: OutputConfig, location: str) -> int:
+    from delta.tables import DeltaTable
+
+    table = DeltaTable.forName(spark, location) if _is_catalog(output) else DeltaTable.forPath(spark, location)
+    return int(table.history(1).select("version").first()[0])
+
+
+def read_table(spark: SparkSession, output: OutputConfig, name: str) -> DataFrame:
+    location = table_location(output, name)
+    return spark.read.table(location) if _is_catalog(output) else spark.read.format("delta").load(location)
+
+
+COLUMNS = {
+    NOTE_ABSTRACTIONS: (
+        "run_id", "note_id", "partition_id", "task_attempt", "variant", "model", "status", "abstraction",
+        "prompt_tokens", "output_tokens", "finish_reason", "energy_j", "energy_source",
+        "note_type", "detail", "input_truncated",
+    ),
+    PARTITION_ENERGY: (
+        "run_id", "partition_id", "task_attempt", "host", "executor_id", "pid", "device", "device_name",
+        "energy_source", "start_ts", "end_ts", "duration_s", "notes", "prompt_tokens", "output_tokens",
+        "energy_j", "avg_power_w", "peak_power_w", "idle_power_w", "samples", "sample_interval_s",
+        "partial", "partial_reason", "variant", "model",
+    ),
+    ENGINE_LOADS: (
+        "run_id", "host", "executor_id", "pid", "variant", "model", "device", "device_name", "energy_source",
+        "start_ts", "end_ts", "duration_s", "energy_j", "avg_power_w", "peak_power_w", "idle_power_w",
+        "partial", "partial_reason",
+    ),
+}
+
+
+def contract_frame(frame: DataFrame, name: str) -> DataFrame:
+    """The table's contract columns in order, with unix-second timestamps as Spark timestamps."""
+    from pyspark.sql import functions as F
+
+    return frame.select(
+        *[F.timestamp_seconds(c).alias(c) if c in ("start_ts", "end_ts") else F.col(c) for c in COLUMNS[name]]
+    )

@@ -1,0 +1,93 @@
+"""MLflow: one run per job with its parameters, roll-up metrics, table versions and artifacts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import mlflow  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from notewatt.charts import partition_energy_chart  # noqa: E402
+from notewatt.config import PROJECT_ROOT, JobConfig, resolve_path  # noqa: E402
+
+METRIC_COLUMNS = (
+    "notes", "notes_ok", "prompt_tokens", "output_tokens", "energy_wh", "wh_per_1000_notes",
+    "output_tokens_per_joule", "total_tokens_per_joule", "tokens_per_wh_p50", "tokens_per_wh_p95",
+    "duration_s", "notes_per_s", "engine_load_wh", "inference_s", "partitions",
+)
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    experiment_id: str
+    run_id: str
+    tracking_uri: str
+
+
+def resolve_tracking_uri(uri: str) -> str:
+    """A relative sqlite URI is taken relative to the project root, so every entry point uses one store."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
+        return prefix + str(PROJECT_ROOT / uri[len(prefix):])
+    return uri
+
+
+def _experiment(name: str, artifact_location: str | None):
+    """The named experiment, created with its artifact location on first use."""
+    existing = mlflow.get_experiment_by_name(name)
+    if existing is None:
+        location = resolve_path(artifact_location) if artifact_location else None
+        mlflow.create_experiment(name, artifact_location=Path(location).as_uri() if location and "://" not in location else location)
+    return mlflow.set_experiment(name)
+
+
+def job_params(config: JobConfig, partitions: int, spark_master: str) -> dict[str, object]:
+    variant = config.selected_variant
+    return {
+        "variant": config.variant,
+        "model": variant.model,
+        "dtype": variant.dtype,
+        "quantization": variant.quantization or "none",
+        "engine": "vllm",
+        "batch_size": config.engine.batch_size or "arrow_batch",
+        "max_tokens": config.engine.max_tokens,
+        "temperature": config.engine.temperature,
+        "structured_outputs_backend": config.engine.structured_outputs_backend,
+        "partitions": partitions,
+        "spark_master": spark_master,
+        **{f"engine_arg.{k}": v for k, v in variant.engine_args.items()},
+    }
+
+
+def log_job_run(
+    config: JobConfig, params: dict, rollup: dict, partitions: pd.DataFrame, table_versions: dict[str, int]
+) -> TrackedRun:
+    """Log the run; metrics are the roll-up's numeric columns, tags say where the data and energy came from."""
+    uri = resolve_tracking_uri(config.mlflow.tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    experiment = _experiment(config.mlflow.experiment, config.mlflow.artifact_location)
+    energy_kind = "measured" if rollup["energy_measured"] else "estimated"
+    with mlflow.start_run(run_name=rollup["run_id"]) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics({k: float(rollup[k]) for k in METRIC_COLUMNS if rollup.get(k) is not None})
+        mlflow.set_tags(
+            {
+                "notewatt.run_id": rollup["run_id"],
+                "notewatt.energy": energy_kind,
+                "notewatt.energy_sources": rollup["energy_sources"],
+                **{f"delta.{name}.version": str(v) for name, v in table_versions.items()},
+            }
+        )
+        mlflow.log_dict(config.model_dump(mode="json"), "config/resolved_config.json")
+        rollup_frame = pd.DataFrame([rollup])
+        mlflow.log_text(rollup_frame.to_csv(index=False), "rollup/run_rollup.csv")
+        mlflow.log_dict(rollup_frame.astype(str).iloc[0].to_dict(), "rollup/run_rollup.json")
+        mlflow.log_figure(
+            partition_energy_chart(partitions, f"{rollup['energy_sources']}, {energy_kind}"),
+            "charts/partition_energy.png",
+        )
+    return TrackedRun(experiment.experiment_id, run.info.run_id, uri)

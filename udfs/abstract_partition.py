@@ -1,0 +1,203 @@
+"""The mapInPandas function: one Spark partition's notes -> prompts -> engine -> validated outputs,
+inside one energy window.
+
+It yields three kinds of rows in one schema (`row_type`): one `note` row per note, one `partition`
+row with the partition's energy window and token totals, and, once per Python worker, an
+`engine_load` row whose energy is the model load (kept out of every partition's window).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import pandas as pd
+
+from udfs.abstraction import ERROR, AbstractionValidator
+from udfs.energy import EnergyMonitor, Measurement, idle_power_w
+from udfs.engine import Engine, EngineSpec, VllmEngine
+from udfs.meters import meters_for_task
+from udfs.prompts import PromptTemplate, fit_prompt
+from udfs.task_info import TaskInfo, current_task
+
+log = logging.getLogger("notewatt.partition")
+
+OUTPUT_SCHEMA = """
+    row_type string, run_id string, variant string, model string,
+    partition_id int, task_attempt int, host string, executor_id string, pid int,
+    note_id string, note_type string, status string, abstraction string, detail string,
+    input_truncated boolean, finish_reason string,
+    notes long, prompt_tokens long, output_tokens long,
+    device string, device_name string, energy_source string,
+    start_ts double, end_ts double, duration_s double, energy_j double,
+    avg_power_w double, peak_power_w double, idle_power_w double,
+    samples int, sample_interval_s double, partial boolean, partial_reason string
+"""
+PANDAS_DTYPES = {"string": "object", "int": "Int32", "long": "Int64", "double": "float64", "boolean": "boolean"}
+OUTPUT_DTYPES = {name: PANDAS_DTYPES[kind] for name, kind in (f.split() for f in OUTPUT_SCHEMA.split(","))}
+
+
+def output_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows in the output schema's columns and types; columns a row type does not use are null."""
+    return pd.DataFrame(rows, columns=list(OUTPUT_DTYPES)).astype(OUTPUT_DTYPES)
+
+
+@dataclass(frozen=True)
+class PartitionSettings:
+    """What every task needs, built on the driver and shipped with the function."""
+
+    run_id: str
+    variant: str
+    model: str
+    engine: EngineSpec
+    template: PromptTemplate
+    schema: dict
+    max_tokens: int
+    temperature: float
+    batch_size: int | None
+    sample_interval_s: float
+    cpu_watts_per_core: float
+
+
+@dataclass
+class LoadedEngine:
+    engine: Engine
+    load: Measurement
+    load_reported: bool = False
+
+
+_ENGINES: dict[str, LoadedEngine] = {}  # per Python worker process: survives across tasks when workers are reused
+
+
+def cached_engine(spec: EngineSpec, monitor: EnergyMonitor) -> LoadedEngine:
+    """This worker's engine for `spec`, built (inside its own energy window) on first use."""
+    if spec.key not in _ENGINES:
+        started = time.monotonic()
+        window = monitor.begin()
+        engine = VllmEngine(spec)
+        _ENGINES[spec.key] = LoadedEngine(engine, monitor.end(window))
+        log.info("engine loaded in pid %d in %.1f s", os.getpid(), time.monotonic() - started)
+    return _ENGINES[spec.key]
+
+
+def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSettings) -> Iterator[pd.DataFrame]:
+    """mapInPandas entry point on executors (the real vLLM engine)."""
+    first = next((b for b in batches if len(b)), None)
+    if first is None:
+        return  # an empty partition loads no engine and has no energy row
+    task = current_task()
+    meters = meters_for_task(list(task.gpu_addresses), settings.cpu_watts_per_core)
+    monitor = EnergyMonitor(meters, settings.sample_interval_s, idle_power_w(meters))
+    loaded = cached_engine(settings.engine, monitor)
+    if not loaded.load_reported:
+        loaded.load_reported = True
+        yield measurement_frame("engine_load", loaded.load, settings, task, notes=0, prompt_tokens=0, output_tokens=0)
+    yield from abstract_batches(_chain(first, batches), settings, loaded.engine, monitor, task)
+
+
+def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    yield first
+    yield from rest
+
+
+def abstract_batches(
+    batches: Iterator[pd.DataFrame],
+    settings: PartitionSettings,
+    engine: Engine,
+    monitor: EnergyMonitor,
+    task: TaskInfo,
+) -> Iterator[pd.DataFrame]:
+    """Run every note through the engine inside one energy window; yield note rows, then the partition row."""
+    validator = AbstractionValidator(settings.schema)
+    window = monitor.begin()
+    started, notes, prompt_tokens, output_tokens = time.monotonic(), 0, 0, 0
+    for batch in batches:
+        for chunk in split_batch(batch, settings.batch_size):
+            rows = abstract_chunk(chunk, settings, engine, validator, task)
+            notes += len(rows)
+            prompt_tokens += int(rows["prompt_tokens"].sum())
+            output_tokens += int(rows["output_tokens"].sum())
+            log.info(
+                "partition %d attempt %d: %d notes done, %.1f s elapsed",
+                task.partition_id, task.task_attempt, notes, time.monotonic() - started,
+            )
+            yield rows
+    measurement = monitor.end(window)
+    yield measurement_frame("partition", measurement, settings, task, notes, prompt_tokens, output_tokens)
+
+
+def split_batch(batch: pd.DataFrame, size: int | None) -> Iterator[pd.DataFrame]:
+    size = size or max(len(batch), 1)
+    for start in range(0, len(batch), size):
+        yield batch.iloc[start : start + size]
+
+
+def abstract_chunk(
+    chunk: pd.DataFrame, settings: PartitionSettings, engine: Engine, validator: AbstractionValidator, task: TaskInfo
+) -> pd.DataFrame:
+    """One engine call: prompts for the chunk's notes, schema-guided generation, validation."""
+    note_types = chunk["note_type"] if "note_type" in chunk else [None] * len(chunk)
+    budget = engine.max_model_len - settings.max_tokens
+    prompts = [
+        fit_prompt(settings.template, str(text), note_type, engine.render, engine.count_tokens, budget)
+        for text, note_type in zip(chunk["text"], note_types)
+    ]
+    try:
+        generations = engine.generate(
+            [p.text for p in prompts], settings.max_tokens, settings.temperature, settings.schema
+        )
+    except Exception as exc:  # the batch's notes are marked, the partition goes on
+        log.error("engine failed on a batch of %d notes in partition %d: %s", len(chunk), task.partition_id, type(exc).__name__)
+        return _error_rows(chunk, note_types, prompts, settings, task, type(exc).__name__)
+    rows = []
+    for note_id, note_type, prompt, gen in zip(chunk["note_id"], note_types, prompts, generations):
+        checked = validator.validate(gen.text, gen.finish_reason, prompt.input_truncated)
+        rows.append(
+            _note_row(settings, task, note_id, note_type, prompt.input_truncated)
+            | dict(status=checked.status, abstraction=checked.abstraction, detail=checked.detail,
+                   finish_reason=gen.finish_reason, prompt_tokens=gen.prompt_tokens, output_tokens=gen.output_tokens)
+        )
+    return output_frame(rows)
+
+
+def _error_rows(chunk, note_types, prompts, settings, task, error_class: str) -> pd.DataFrame:
+    return output_frame(
+        [
+            _note_row(settings, task, note_id, note_type, prompt.input_truncated)
+            | dict(status=ERROR, abstraction=None, detail=f"engine error: {error_class}",
+                   finish_reason=None, prompt_tokens=0, output_tokens=0)
+            for note_id, note_type, prompt in zip(chunk["note_id"], note_types, prompts)
+        ]
+    )
+
+
+def _note_row(settings: PartitionSettings, task: TaskInfo, note_id, note_type, input_truncated: bool) -> dict:
+    return _identity(settings, task) | dict(
+        row_type="note", note_id=note_id, note_type=note_type, input_truncated=input_truncated, notes=1
+    )
+
+
+def _identity(settings: PartitionSettings, task: TaskInfo) -> dict:
+    return dict(
+        run_id=settings.run_id, variant=settings.variant, model=settings.model,
+        partition_id=task.partition_id, task_attempt=task.task_attempt,
+        host=task.host, executor_id=task.executor_id, pid=task.pid,
+    )
+
+
+def measurement_frame(
+    row_type: str, m: Measurement, settings: PartitionSettings, task: TaskInfo,
+    notes: int, prompt_tokens: int, output_tokens: int,
+) -> pd.DataFrame:
+    """A one-row frame for an energy window (a partition's, or the engine load's)."""
+    row = _identity(settings, task) | dict(
+        row_type=row_type, notes=notes, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+        device=m.device, device_name=m.device_name, energy_source=m.energy_source,
+        start_ts=m.start_ts, end_ts=m.end_ts, duration_s=m.duration_s, energy_j=m.energy_j,
+        avg_power_w=m.avg_power_w, peak_power_w=m.peak_power_w, idle_power_w=m.idle_power_w,
+        samples=m.samples, sample_interval_s=m.sample_interval_s, partial=m.partial, partial_reason=m.partial_reason,
+    )
+    return output_frame([row])

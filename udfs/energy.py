@@ -1,0 +1,166 @@
+"""Energy windows: begin before work, end after it, get a Measurement that says where its joules came from.
+
+Modelled on Zeus's ZeusMonitor: one monitor, begin/end windows, a Measurement dataclass, devices behind
+a meter layer (udfs/meters.py). While a window is open a sampler thread reads power (and counters) at
+a fixed interval; at the end, a device's energy is its counter delta when the counter moved, otherwise
+the trapezoid integral of its power samples (NVML's counter updates only about every 100 ms, so very
+short windows can read 0 J).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from udfs.meters import Meter
+
+
+@dataclass(frozen=True)
+class Sample:
+    t: float  # monotonic seconds
+    energy_j: float | None
+    power_w: float | None
+
+
+@dataclass
+class Measurement:
+    """Energy of one window, summed over its devices."""
+
+    start_ts: float  # unix seconds
+    end_ts: float
+    duration_s: float
+    energy_j: float
+    energy_source: str  # nvml_counter | nvml_power | rapl | estimate (comma-joined if devices differ)
+    device: str  # GPU UUID(s) or "cpu"
+    device_name: str
+    avg_power_w: float
+    peak_power_w: float | None
+    idle_power_w: float | None
+    samples: int
+    sample_interval_s: float
+    partial: bool = False
+    partial_reason: str | None = None
+
+    @property
+    def measured(self) -> bool:
+        return "estimate" not in self.energy_source
+
+
+def trapezoid_energy_j(samples: list[tuple[float, float]]) -> float:
+    """Integral of (t, watts) samples over time, by the trapezoid rule."""
+    return sum((t1 - t0) * (p0 + p1) / 2 for (t0, p0), (t1, p1) in zip(samples, samples[1:]))
+
+
+def counter_power_w(samples: list[Sample]) -> list[float]:
+    """Average power between consecutive counter readings (for peak power where no power reading exists)."""
+    pairs = [(a, b) for a, b in zip(samples, samples[1:]) if a.energy_j is not None and b.energy_j is not None]
+    return [(b.energy_j - a.energy_j) / (b.t - a.t) for a, b in pairs if b.t > a.t]
+
+
+@dataclass
+class DeviceResult:
+    energy_j: float
+    source: str
+    peak_power_w: float | None
+
+
+def device_energy(meter: Meter, samples: list[Sample]) -> DeviceResult:
+    """One device's energy over a window from its readings (first and last sample bound the window)."""
+    first, last = samples[0], samples[-1]
+    power = [(s.t, s.power_w) for s in samples if s.power_w is not None]
+    peaks = [p for _, p in power] or counter_power_w(samples)
+    peak = max(peaks) if peaks else None
+    if first.energy_j is not None and last.energy_j is not None and last.energy_j > first.energy_j:
+        return DeviceResult(last.energy_j - first.energy_j, meter.counter_source, peak)
+    if len(power) >= 2:
+        return DeviceResult(trapezoid_energy_j(power), meter.power_source, peak)
+    return DeviceResult(0.0, meter.counter_source, peak)
+
+
+def read(meter: Meter) -> Sample:
+    return Sample(time.monotonic(), meter.energy_j(), meter.power_w())
+
+
+@dataclass
+class Window:
+    meters: list[Meter]
+    interval_s: float
+    start_ts: float
+    samples: list[list[Sample]]
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    error: str | None = None
+
+    def sample_until_stopped(self) -> None:
+        while not self.stop.wait(self.interval_s):
+            try:
+                for meter, trace in zip(self.meters, self.samples):
+                    trace.append(read(meter))
+            except Exception as exc:  # a device error mid-window must not crash the task
+                self.error = f"sampling failed: {type(exc).__name__}"
+                return
+
+
+class EnergyMonitor:
+    """Measures windows of work on a fixed set of meters (the devices one Spark task owns)."""
+
+    def __init__(self, meters: list[Meter], sample_interval_s: float = 0.1, idle_power_w: float | None = None):
+        if not meters:
+            raise ValueError("an energy monitor needs at least one meter")
+        self.meters = meters
+        self.sample_interval_s = sample_interval_s
+        self.idle_power_w = idle_power_w
+
+    def begin(self) -> Window:
+        window = Window(
+            meters=self.meters,
+            interval_s=self.sample_interval_s,
+            start_ts=time.time(),
+            samples=[[read(meter)] for meter in self.meters],
+        )
+        if self.sample_interval_s > 0:
+            window.thread = threading.Thread(target=window.sample_until_stopped, name="energy-sampler", daemon=True)
+            window.thread.start()
+        return window
+
+    def end(self, window: Window) -> Measurement:
+        window.stop.set()
+        if window.thread is not None:
+            window.thread.join()
+        reason = window.error
+        try:
+            for meter, trace in zip(self.meters, window.samples):
+                trace.append(read(meter))
+        except Exception as exc:
+            reason = f"final reading failed: {type(exc).__name__}"
+        return self._measurement(window, reason)
+
+    def _measurement(self, window: Window, partial_reason: str | None) -> Measurement:
+        end_ts = time.time()
+        duration = max(end_ts - window.start_ts, 1e-9)
+        results = [device_energy(m, trace) for m, trace in zip(self.meters, window.samples) if len(trace) >= 2]
+        energy = sum(r.energy_j for r in results)
+        peaks = [r.peak_power_w for r in results if r.peak_power_w is not None]
+        return Measurement(
+            start_ts=window.start_ts,
+            end_ts=end_ts,
+            duration_s=duration,
+            energy_j=energy,
+            energy_source=",".join(sorted({r.source for r in results})) or self.meters[0].counter_source,
+            device=",".join(m.device for m in self.meters),
+            device_name=",".join(m.device_name for m in self.meters),
+            avg_power_w=energy / duration,
+            peak_power_w=sum(peaks) if len(peaks) == len(results) and peaks else None,
+            idle_power_w=self.idle_power_w,
+            samples=min(len(trace) for trace in window.samples),
+            sample_interval_s=self.sample_interval_s,
+            partial=partial_reason is not None,
+            partial_reason=partial_reason,
+        )
+
+
+def idle_power_w(meters: list[Meter]) -> float | None:
+    """Instantaneous power of idle devices (read before the engine loads), where they report power."""
+    readings = [m.power_w() for m in meters]
+    return sum(readings) if readings and all(r is not None for r in readings) else None

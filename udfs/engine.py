@@ -1,0 +1,90 @@
+"""The inference engine: vLLM's offline `LLM`, built once per Python worker and reused across partitions."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything that identifies an engine; shipped from the driver to every task."""
+
+    model: str
+    dtype: str = "auto"
+    quantization: str | None = None
+    engine_args: dict[str, Any] = field(default_factory=dict)
+    structured_outputs_backend: str = "xgrammar"
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int
+    output_tokens: int
+    finish_reason: str | None
+
+
+class Engine(Protocol):
+    max_model_len: int
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        """Chat messages -> the model's prompt string (its chat template)."""
+
+    def count_tokens(self, prompt: str) -> int: ...
+
+    def generate(self, prompts: list[str], max_tokens: int, temperature: float, schema: dict) -> list[Generation]:
+        """Schema-guided generation for a batch of prompts, in order."""
+
+
+class VllmEngine:
+    """vLLM's offline LLM with schema-guided (structured outputs) decoding."""
+
+    def __init__(self, spec: EngineSpec):
+        os.environ.update(spec.env)  # before vLLM (and torch) are imported in this worker
+        from vllm import LLM
+
+        self._llm = LLM(
+            model=spec.model,
+            dtype=spec.dtype,
+            quantization=spec.quantization,
+            structured_outputs_config={"backend": spec.structured_outputs_backend},
+            **spec.engine_args,
+        )
+        self._tokenizer = self._llm.get_tokenizer()
+        self.max_model_len = self._llm.llm_engine.model_config.max_model_len
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def count_tokens(self, prompt: str) -> int:
+        return len(self._tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+    def generate(self, prompts: list[str], max_tokens: int, temperature: float, schema: dict) -> list[Generation]:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        params = SamplingParams(
+            temperature=temperature,
+            max_tokens=max_tokens,
+            structured_outputs=StructuredOutputsParams(json=schema, disable_any_whitespace=True),
+        )
+        outputs = self._llm.generate(prompts, params, use_tqdm=False)
+        return [_generation(output) for output in outputs]
+
+
+def _generation(output) -> Generation:
+    completion = output.outputs[0]
+    return Generation(
+        text=completion.text,
+        prompt_tokens=len(output.prompt_token_ids or []),
+        output_tokens=len(completion.token_ids),
+        finish_reason=completion.finish_reason,
+    )
