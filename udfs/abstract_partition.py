@@ -83,8 +83,19 @@ def cached_engine(spec: EngineSpec, monitor: EnergyMonitor) -> LoadedEngine:
     return _ENGINES[spec.key]
 
 
+def _log_to_stderr() -> None:
+    """Python workers have no logging set up: send this package's progress lines to the executor's stderr."""
+    logger = logging.getLogger("notewatt")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSettings) -> Iterator[pd.DataFrame]:
     """mapInPandas entry point on executors (the real vLLM engine)."""
+    _log_to_stderr()
     first = next((b for b in batches if len(b)), None)
     if first is None:
         return  # an empty partition loads no engine and has no energy row

@@ -1,0 +1,153 @@
+"""GPU energy check: does NoteWatt's NVML path agree with itself and with nvidia-smi?
+
+Runs a steady PyTorch matmul load on one GPU in several windows (>= 30 s each) and, for each window,
+compares the energy from NVML's total-energy counter (what NoteWatt reports) with the trapezoid
+integral of NVML power samples and with nvidia-smi's power readings taken over the same window.
+It also reports how often very short windows see a counter that did not tick, the idle power, and
+the sampler thread's CPU cost. Needs only PyTorch and nvidia-ml-py (no Spark, Java or vLLM).
+
+    python scripts/gpu_check.py [--gpu 0] [--windows 3] [--seconds 30] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from udfs.energy import EnergyMonitor, idle_power_w, trapezoid_energy_j  # noqa: E402
+from udfs.meters import nvml_gpu_meters  # noqa: E402
+
+
+def steady_load(seconds: float, device: str) -> int:
+    """bf16 matmuls back to back for `seconds`; returns how many ran."""
+    import torch
+
+    a = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device=device, dtype=torch.bfloat16)
+    done, deadline = 0, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for _ in range(10):
+            a @ b
+        torch.cuda.synchronize(device)
+        done += 10
+    return done
+
+
+def smi_reader(gpu: int) -> subprocess.Popen | None:
+    """nvidia-smi printing power draw every 100 ms, or None where nvidia-smi is absent."""
+    if not shutil.which("nvidia-smi"):
+        return None
+    cmd = ["nvidia-smi", "-i", str(gpu), "--query-gpu=timestamp,power.draw", "--format=csv,noheader,nounits", "-lms", "100"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+
+
+def smi_energy_j(proc: subprocess.Popen | None, duration_s: float) -> float | None:
+    """Mean of nvidia-smi's readings x window duration."""
+    if proc is None:
+        return None
+    proc.terminate()
+    readings = []
+    for line in proc.communicate()[0].splitlines():
+        try:
+            readings.append(float(line.split(",")[-1]))
+        except ValueError:
+            continue
+    return sum(readings) / len(readings) * duration_s if readings else None
+
+
+def measure_window(monitor: EnergyMonitor, gpu: int, seconds: float, device: str) -> dict:
+    smi = smi_reader(gpu)
+    window = monitor.begin()
+    steady_load(seconds, device)
+    m = monitor.end(window)
+    power = [(s.t, s.power_w) for s in window.samples[0] if s.power_w is not None]
+    integrated = trapezoid_energy_j(power)
+    smi_j = smi_energy_j(smi, m.duration_s)
+    return {
+        "duration_s": round(m.duration_s, 2),
+        "counter_j": round(m.energy_j, 1),
+        "source": m.energy_source,
+        "power_integrated_j": round(integrated, 1),
+        "counter_vs_integrated_pct": round(100 * (integrated - m.energy_j) / m.energy_j, 2),
+        "nvidia_smi_j": None if smi_j is None else round(smi_j, 1),
+        "counter_vs_smi_pct": None if smi_j is None else round(100 * (smi_j - m.energy_j) / m.energy_j, 2),
+        "avg_power_w": round(m.avg_power_w, 1),
+        "peak_power_w": m.peak_power_w,
+        "samples": m.samples,
+    }
+
+
+def short_windows(monitor_meters, count: int = 20, seconds: float = 0.05) -> dict:
+    """How many very short windows saw the energy counter not move (and fell back to power samples)."""
+    monitor = EnergyMonitor(monitor_meters, sample_interval_s=0.01)
+    sources = []
+    for _ in range(count):
+        window = monitor.begin()
+        time.sleep(seconds)
+        sources.append(monitor.end(window).energy_source)
+    return {"windows": count, "seconds": seconds, "counter_did_not_tick": sources.count("nvml_power")}
+
+
+def sampler_overhead(meters, seconds: float = 10.0) -> dict:
+    """CPU time of this (otherwise sleeping) process per second of a 10 Hz window, and open/close latency."""
+    monitor = EnergyMonitor(meters, sample_interval_s=0.1)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    window = monitor.begin()
+    opened = time.perf_counter() - t0
+    time.sleep(seconds)
+    t1 = time.perf_counter()
+    monitor.end(window)
+    closed = time.perf_counter() - t1
+    cpu_pct = 100 * (time.process_time() - cpu0) / seconds
+    return {"cpu_pct_of_one_core": round(cpu_pct, 3), "open_ms": round(opened * 1000, 2), "close_ms": round(closed * 1000, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gpu", type=int, default=0)
+    parser.add_argument("--windows", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    import torch
+
+    meters = nvml_gpu_meters([str(args.gpu)])
+    if not meters:
+        raise SystemExit("NVML is not available here: this check needs an NVIDIA GPU and driver")
+    device = f"cuda:{args.gpu}"
+    idle = idle_power_w(meters)
+    steady_load(5, device)  # warm up clocks and kernels outside the windows
+    monitor = EnergyMonitor(meters, sample_interval_s=0.1, idle_power_w=idle)
+    windows = [measure_window(monitor, args.gpu, args.seconds, device) for _ in range(args.windows)]
+    report = {
+        "gpu": meters[0].device_name,
+        "uuid": meters[0].device,
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        "idle_power_w": idle,
+        "windows": windows,
+        "short_windows": short_windows(meters),
+        "sampler_overhead": sampler_overhead(meters),
+    }
+    print(f"{report['gpu']} ({report['uuid']}), idle {idle:.1f} W, torch {report['torch']}")
+    header = ["duration_s", "counter_j", "power_integrated_j", "counter_vs_integrated_pct", "nvidia_smi_j",
+              "counter_vs_smi_pct", "avg_power_w", "peak_power_w", "samples"]
+    print(" | ".join(header))
+    for w in windows:
+        print(" | ".join(str(w[h]) for h in header))
+    print("short windows:", report["short_windows"])
+    print("sampler overhead:", report["sampler_overhead"])
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
