@@ -19,6 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from notewatt.cli import job_arguments, parse_job_config  # noqa: E402
+from notewatt.config import resolve_path  # noqa: E402
 from notewatt.corpus import read_notes  # noqa: E402
 from notewatt.inference import partition_settings, rows_of, run_inference  # noqa: E402
 from notewatt.rollup import RunInfo, run_rollup, with_note_energy  # noqa: E402
@@ -39,8 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
     partitions = config.spark.partitions or default_partitions(spark)
     log.info("run %s: variant %s, %d partitions", run_id, config.variant, partitions)
 
-    notes = read_notes(spark, config.corpus.path if "://" in config.corpus.path else _local(config.corpus.path),
-                       config.corpus.format)
+    notes = read_notes(spark, resolve_path(config.corpus.path), config.corpus.format)
     started_at, clock = datetime.now(timezone.utc), time.monotonic()
     outputs = run_inference(notes, partition_settings(config, run_id), partitions)
     run = RunInfo(run_id, config.variant, config.selected_variant.model, started_at, time.monotonic() - clock)
@@ -48,15 +48,13 @@ def main(argv: list[str] | None = None) -> dict:
     partition_rows, load_rows = rows_of(outputs, "partition"), rows_of(outputs, "engine_load")
     note_rows = with_note_energy(rows_of(outputs, "note"), partition_rows)
     rollup = run_rollup(note_rows, partition_rows, load_rows, run)
-    versions = {
-        NOTE_ABSTRACTIONS: write_run_rows(spark, contract_frame(note_rows, NOTE_ABSTRACTIONS), config.output,
-                                          NOTE_ABSTRACTIONS, run_id),
-        PARTITION_ENERGY: write_run_rows(spark, contract_frame(partition_rows, PARTITION_ENERGY), config.output,
-                                         PARTITION_ENERGY, run_id),
-        ENGINE_LOADS: write_run_rows(spark, contract_frame(load_rows, ENGINE_LOADS), config.output,
-                                     ENGINE_LOADS, run_id),
-        RUN_ROLLUP: write_run_rows(spark, rollup, config.output, RUN_ROLLUP, run_id),
+    tables = {
+        NOTE_ABSTRACTIONS: contract_frame(note_rows, NOTE_ABSTRACTIONS),
+        PARTITION_ENERGY: contract_frame(partition_rows, PARTITION_ENERGY),
+        ENGINE_LOADS: contract_frame(load_rows, ENGINE_LOADS),
+        RUN_ROLLUP: rollup,
     }
+    versions = {name: write_run_rows(spark, frame, config.output, name, run_id) for name, frame in tables.items()}
     rollup_row = rollup.first().asDict()
     tracked = log_job_run(
         config,
@@ -68,12 +66,6 @@ def main(argv: list[str] | None = None) -> dict:
     outputs.unpersist()
     print_summary(rollup_row, {name: table_location(config.output, name) for name in versions}, tracked)
     return rollup_row | {"mlflow_run_id": tracked.run_id}
-
-
-def _local(path: str) -> str:
-    from notewatt.config import resolve_path
-
-    return resolve_path(path)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,15 @@ def device_energy(meter: Meter, samples: list[Sample]) -> DeviceResult:
 
 
 def read(meter: Meter) -> Sample:
+    """A full reading (counter and power): taken at a window's start and end."""
     return Sample(time.monotonic(), meter.energy_j(), meter.power_w())
+
+
+def tick(meter: Meter) -> Sample:
+    """A sampling-tick reading: power only where the device reports it (one NVML call instead of two);
+    the counter where it does not, so peak power can still be derived from counter deltas."""
+    power = meter.power_w()
+    return Sample(time.monotonic(), None if power is not None else meter.energy_j(), power)
 
 
 @dataclass
@@ -96,7 +104,7 @@ class Window:
         while not self.stop.wait(self.interval_s):
             try:
                 for meter, trace in zip(self.meters, self.samples):
-                    trace.append(read(meter))
+                    trace.append(tick(meter))
             except Exception as exc:  # a device error mid-window must not crash the task
                 self.error = f"sampling failed: {type(exc).__name__}"
                 return
