@@ -9,26 +9,22 @@ notes -> prompts -> engine -> outputs + energy windows (on executors, udfs/) -> 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 import uuid
 from datetime import datetime, timezone
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
-from notewatt.cli import job_arguments, parse_job_config  # noqa: E402
-from notewatt.config import resolve_path  # noqa: E402
-from notewatt.corpus import read_notes  # noqa: E402
-from notewatt.inference import partition_settings, rows_of, run_inference  # noqa: E402
-from notewatt.rollup import RunInfo, run_rollup, with_note_energy  # noqa: E402
-from notewatt.spark_session import default_partitions, start_spark  # noqa: E402
-from notewatt.summary import print_summary  # noqa: E402
-from notewatt.tables import (  # noqa: E402
+from notewatt.cli import job_arguments, parse_job_config
+from notewatt.config import resolve_path
+from notewatt.corpus import read_notes
+from notewatt.inference import partition_settings, rows_of, run_inference
+from notewatt.rollup import RunInfo, run_rollup, with_note_energy
+from notewatt.spark_session import default_partitions, start_spark
+from notewatt.summary import print_summary
+from notewatt.tables import (
     ENGINE_LOADS, NOTE_ABSTRACTIONS, PARTITION_ENERGY, RUN_ROLLUP, contract_frame, table_location, write_run_rows,
 )
-from notewatt.tracking import job_params, log_job_run  # noqa: E402
+from notewatt.tracking import job_params, log_job_run
 
 log = logging.getLogger("notewatt.job")
 

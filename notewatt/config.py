@@ -26,6 +26,10 @@ class OutputConfig(_Strict):
     path: str = "output/delta"
     catalog_schema: str | None = None  # e.g. "main.notewatt": write catalog tables instead of paths
 
+    @property
+    def uses_catalog(self) -> bool:
+        return bool(self.catalog_schema)
+
 
 class SparkConfig(_Strict):
     app_name: str = "notewatt-abstract-notes"

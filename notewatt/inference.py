@@ -19,8 +19,9 @@ from udfs.prompts import PromptTemplate
 
 def partition_settings(config: JobConfig, run_id: str) -> PartitionSettings:
     variant = config.selected_variant
+    local_model = resolve_path(variant.model)
     engine = EngineSpec(
-        model=resolve_path(variant.model) if Path(resolve_path(variant.model)).exists() else variant.model,
+        model=local_model if Path(local_model).exists() else variant.model,  # else a name vLLM resolves
         dtype=variant.dtype,
         quantization=variant.quantization,
         engine_args=dict(variant.engine_args),

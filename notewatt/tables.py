@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from notewatt.config import OutputConfig, resolve_path
 
@@ -14,19 +15,15 @@ RUN_ROLLUP = "run_rollup"
 
 def table_location(output: OutputConfig, name: str) -> str:
     """A catalog table name (`schema.name`) when configured, else a path under the output folder."""
-    if output.catalog_schema:
+    if output.uses_catalog:
         return f"{output.catalog_schema}.{name}"
     return f"{resolve_path(output.path).rstrip('/')}/{name}"
-
-
-def _is_catalog(output: OutputConfig) -> bool:
-    return bool(output.catalog_schema)
 
 
 def _exists(spark: SparkSession, output: OutputConfig, location: str) -> bool:
     from delta.tables import DeltaTable
 
-    if _is_catalog(output):
+    if output.uses_catalog:
         return spark.catalog.tableExists(location)
     return DeltaTable.isDeltaTable(spark, location)
 
@@ -39,7 +36,7 @@ def write_run_rows(spark: SparkSession, frame: DataFrame, output: OutputConfig, 
         writer = writer.mode("overwrite").option("replaceWhere", f"run_id = '{run_id}'")
     else:
         writer = writer.mode("append")
-    if _is_catalog(output):
+    if output.uses_catalog:
         writer.saveAsTable(location)
     else:
         writer.save(location)
@@ -49,13 +46,13 @@ def write_run_rows(spark: SparkSession, frame: DataFrame, output: OutputConfig, 
 def table_version(spark: SparkSession, output: OutputConfig, location: str) -> int:
     from delta.tables import DeltaTable
 
-    table = DeltaTable.forName(spark, location) if _is_catalog(output) else DeltaTable.forPath(spark, location)
+    table = DeltaTable.forName(spark, location) if output.uses_catalog else DeltaTable.forPath(spark, location)
     return int(table.history(1).select("version").first()[0])
 
 
 def read_table(spark: SparkSession, output: OutputConfig, name: str) -> DataFrame:
     location = table_location(output, name)
-    return spark.read.table(location) if _is_catalog(output) else spark.read.format("delta").load(location)
+    return spark.read.table(location) if output.uses_catalog else spark.read.format("delta").load(location)
 
 
 COLUMNS = {
@@ -80,8 +77,6 @@ COLUMNS = {
 
 def contract_frame(frame: DataFrame, name: str) -> DataFrame:
     """The table's contract columns in order, with unix-second timestamps as Spark timestamps."""
-    from pyspark.sql import functions as F
-
     return frame.select(
         *[F.timestamp_seconds(c).alias(c) if c in ("start_ts", "end_ts") else F.col(c) for c in COLUMNS[name]]
     )

@@ -12,7 +12,7 @@ import mlflow  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from notewatt.charts import partition_energy_chart  # noqa: E402
-from notewatt.config import PROJECT_ROOT, JobConfig, resolve_path  # noqa: E402
+from notewatt.config import JobConfig, resolve_path  # noqa: E402
 
 METRIC_COLUMNS = (
     "notes", "notes_ok", "prompt_tokens", "output_tokens", "energy_wh", "wh_per_1000_notes",
@@ -31,9 +31,7 @@ class TrackedRun:
 def resolve_tracking_uri(uri: str) -> str:
     """A relative sqlite URI is taken relative to the project root, so every entry point uses one store."""
     prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri[len(prefix):].startswith("/"):
-        return prefix + str(PROJECT_ROOT / uri[len(prefix):])
-    return uri
+    return prefix + resolve_path(uri[len(prefix):]) if uri.startswith(prefix) else uri
 
 
 def _experiment(name: str, artifact_location: str | None):
@@ -41,7 +39,9 @@ def _experiment(name: str, artifact_location: str | None):
     existing = mlflow.get_experiment_by_name(name)
     if existing is None:
         location = resolve_path(artifact_location) if artifact_location else None
-        mlflow.create_experiment(name, artifact_location=Path(location).as_uri() if location and "://" not in location else location)
+        if location and location.startswith("/"):
+            location = Path(location).as_uri()
+        mlflow.create_experiment(name, artifact_location=location)
     return mlflow.set_experiment(name)
 
 

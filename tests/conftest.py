@@ -2,13 +2,10 @@
 integration test's job reuses, so the per-worker vLLM engines load once per test run."""
 
 import os
-import sys
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # before any test module imports mlflow
 
 
 @pytest.fixture(scope="session")

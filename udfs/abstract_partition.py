@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from itertools import chain
 from typing import Iterator
 
 import pandas as pd
@@ -19,7 +20,7 @@ import pandas as pd
 from udfs.abstraction import ERROR, AbstractionValidator
 from udfs.energy import EnergyMonitor, Measurement, idle_power_w
 from udfs.engine import Engine, EngineSpec, VllmEngine
-from udfs.meters import meters_for_task
+from udfs.meters import Meter, meters_for_task
 from udfs.prompts import PromptTemplate, fit_prompt
 from udfs.task_info import TaskInfo, current_task
 
@@ -72,9 +73,11 @@ class LoadedEngine:
 _ENGINES: dict[str, LoadedEngine] = {}  # per Python worker process: survives across tasks when workers are reused
 
 
-def cached_engine(spec: EngineSpec, monitor: EnergyMonitor) -> LoadedEngine:
-    """This worker's engine for `spec`, built (inside its own energy window) on first use."""
+def cached_engine(spec: EngineSpec, meters: list[Meter], sample_interval_s: float) -> LoadedEngine:
+    """This worker's engine for `spec`, built on first use inside its own energy window; the devices'
+    idle power is read once, just before the model loads, and kept with the load measurement."""
     if spec.key not in _ENGINES:
+        monitor = EnergyMonitor(meters, sample_interval_s, idle_power_w(meters))
         started = time.monotonic()
         window = monitor.begin()
         engine = VllmEngine(spec)
@@ -101,17 +104,12 @@ def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSetti
         return  # an empty partition loads no engine and has no energy row
     task = current_task()
     meters = meters_for_task(list(task.gpu_addresses), settings.cpu_watts_per_core)
-    monitor = EnergyMonitor(meters, settings.sample_interval_s, idle_power_w(meters))
-    loaded = cached_engine(settings.engine, monitor)
+    loaded = cached_engine(settings.engine, meters, settings.sample_interval_s)
+    monitor = EnergyMonitor(meters, settings.sample_interval_s, loaded.load.idle_power_w)
     if not loaded.load_reported:
         loaded.load_reported = True
         yield measurement_frame("engine_load", loaded.load, settings, task, notes=0, prompt_tokens=0, output_tokens=0)
-    yield from abstract_batches(_chain(first, batches), settings, loaded.engine, monitor, task)
-
-
-def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    yield first
-    yield from rest
+    yield from abstract_batches(chain([first], batches), settings, loaded.engine, monitor, task)
 
 
 def abstract_batches(

@@ -42,10 +42,6 @@ class Measurement:
     partial: bool = False
     partial_reason: str | None = None
 
-    @property
-    def measured(self) -> bool:
-        return "estimate" not in self.energy_source
-
 
 def trapezoid_energy_j(samples: list[tuple[float, float]]) -> float:
     """Integral of (t, watts) samples over time, by the trapezoid rule."""
