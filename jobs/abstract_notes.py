@@ -17,14 +17,17 @@ from datetime import datetime, timezone
 from notewatt.cli import job_arguments, parse_job_config
 from notewatt.config import resolve_path
 from notewatt.corpus import read_notes
+from notewatt.impact import impact_factors
 from notewatt.inference import partition_settings, rows_of, run_inference
 from notewatt.rollup import RunInfo, run_rollup, with_note_energy
 from notewatt.spark_session import default_partitions, start_spark
 from notewatt.summary import print_summary
 from notewatt.tables import (
-    ENGINE_LOADS, NOTE_ABSTRACTIONS, PARTITION_ENERGY, RUN_ROLLUP, contract_frame, table_location, write_run_rows,
+    DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, PARTITION_ENERGY, RUN_ROLLUP, contract_frame, table_location,
+    write_run_rows,
 )
 from notewatt.tracking import job_params, log_job_run
+from notewatt.window_energy import attribute_devices, with_window_energy
 
 log = logging.getLogger("notewatt.job")
 
@@ -32,6 +35,7 @@ log = logging.getLogger("notewatt.job")
 def main(argv: list[str] | None = None) -> dict:
     config = parse_job_config(job_arguments(__doc__.splitlines()[0]), argv)
     run_id = config.run_id or f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    impact = impact_factors(config.facility)  # a bad grid region fails here, before any inference
     spark = start_spark(config.spark)
     partitions = config.spark.partitions or default_partitions(spark)
     log.info("run %s: variant %s, %d partitions", run_id, config.variant, partitions)
@@ -39,14 +43,17 @@ def main(argv: list[str] | None = None) -> dict:
     notes = read_notes(spark, resolve_path(config.corpus.path), config.corpus.format)
     started_at, clock = datetime.now(timezone.utc), time.monotonic()
     outputs = run_inference(notes, partition_settings(config, run_id), partitions)
-    run = RunInfo(run_id, config.variant, config.selected_variant.model, started_at, time.monotonic() - clock)
+    run = RunInfo(run_id, config.variant, config.selected_variant.model, started_at, time.monotonic() - clock, impact)
 
-    partition_rows, load_rows = rows_of(outputs, "partition"), rows_of(outputs, "engine_load")
+    device_rows = attribute_devices(rows_of(outputs, "device"))
+    partition_rows = with_window_energy(rows_of(outputs, "partition"), device_rows)
+    load_rows = with_window_energy(rows_of(outputs, "engine_load"), device_rows)
     note_rows = with_note_energy(rows_of(outputs, "note"), partition_rows)
     rollup = run_rollup(note_rows, partition_rows, load_rows, run)
     tables = {
         NOTE_ABSTRACTIONS: contract_frame(note_rows, NOTE_ABSTRACTIONS),
         PARTITION_ENERGY: contract_frame(partition_rows, PARTITION_ENERGY),
+        DEVICE_ENERGY: contract_frame(device_rows, DEVICE_ENERGY),
         ENGINE_LOADS: contract_frame(load_rows, ENGINE_LOADS),
         RUN_ROLLUP: rollup,
     }

@@ -59,7 +59,18 @@ class PromptConfig(_Strict):
 
 class EnergyConfig(_Strict):
     sample_interval_s: float = 0.1
-    cpu_watts_per_core: float = 10.0  # used only for the labelled CPU-time estimate
+    cpu_watts_per_core: float = 10.0  # used only for the labelled CPU+DRAM estimate
+    dram_watts_per_gib: float = 0.375  # ditto: resident memory x this (CodeCarbon's 3 W per 8 GB)
+
+
+class FacilityConfig(_Strict):
+    """Derived impact figures: device energy x PUE, then x grid carbon intensity and x electricity price."""
+
+    pue: float = Field(1.0, ge=1.0)  # 1.0 = device energy only; typical data centres 1.1-1.5
+    carbon_intensity_g_per_kwh: float | None = Field(None, ge=0)  # wins over grid_region
+    grid_region: str | None = None  # ISO 3166-1 alpha-3 country code, looked up in CodeCarbon's table
+    price_per_kwh: float | None = Field(None, ge=0)
+    currency: str = "USD"
 
 
 class MlflowConfig(_Strict):
@@ -78,6 +89,7 @@ class JobConfig(_Strict):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    facility: FacilityConfig = Field(default_factory=FacilityConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
 
     @property

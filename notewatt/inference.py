@@ -40,6 +40,7 @@ def partition_settings(config: JobConfig, run_id: str) -> PartitionSettings:
         batch_size=config.engine.batch_size,
         sample_interval_s=config.energy.sample_interval_s,
         cpu_watts_per_core=config.energy.cpu_watts_per_core,
+        dram_watts_per_gib=config.energy.dram_watts_per_gib,
     )
 
 

@@ -8,6 +8,8 @@ from datetime import datetime
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from notewatt.impact import ImpactFactors
+
 J_PER_WH = 3600.0
 
 
@@ -18,6 +20,7 @@ class RunInfo:
     model: str
     started_at: datetime
     duration_s: float  # driver wall time of the inference stage, engine loads included
+    impact: ImpactFactors
 
 
 def _tokens(frame: DataFrame) -> Column:
@@ -40,24 +43,52 @@ def with_note_energy(notes: DataFrame, partitions: DataFrame) -> DataFrame:
     return joined.withColumn("energy_j", share).drop("partition_energy_j", "partition_tokens", "partition_notes")
 
 
-def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame, run: RunInfo) -> DataFrame:
-    """One row: the run's totals, Wh per 1,000 notes, tokens per joule and the partition spread of tokens per Wh."""
-    per_partition = partitions.select(
-        "energy_j",
-        "energy_source",
-        "start_ts",
-        "end_ts",
-        (F.col("output_tokens") / (F.col("energy_j") / J_PER_WH)).alias("tokens_per_wh"),
+def energy_status(sources: Column) -> Column:
+    """measured | partly_estimated | estimated, from the partitions' energy sources."""
+    estimated = F.sum(sources.contains("estimate").cast("int"))
+    return (
+        F.when(estimated == 0, "measured")
+        .when(estimated == F.count(F.lit(1)), "estimated")
+        .otherwise("partly_estimated")
     )
-    energy = per_partition.agg(
+
+
+def _energy(partitions: DataFrame) -> DataFrame:
+    tokens_per_wh = F.col("output_tokens") / (F.col("energy_j") / J_PER_WH)
+    all_above_idle = F.bool_and("above_idle_available")
+    return partitions.agg(
         F.sum("energy_j").alias("energy_j"),
-        F.percentile("tokens_per_wh", 0.5).alias("tokens_per_wh_p50"),
-        F.percentile("tokens_per_wh", 0.95).alias("tokens_per_wh_p95"),
-        F.bool_and(~F.col("energy_source").contains("estimate")).alias("energy_measured"),
+        F.when(all_above_idle, F.sum("energy_above_idle_j") / J_PER_WH).alias("energy_above_idle_wh"),
+        F.percentile(tokens_per_wh, 0.5).alias("tokens_per_wh_p50"),
+        F.percentile(tokens_per_wh, 0.95).alias("tokens_per_wh_p95"),
+        energy_status(F.col("energy_source")).alias("energy_status"),
         F.array_join(F.array_sort(F.collect_set("energy_source")), ",").alias("energy_sources"),
         (F.max("end_ts") - F.min("start_ts")).alias("inference_s"),
         F.count(F.lit(1)).alias("partitions"),
+        F.sum(F.col("partial").cast("int")).alias("partial_partitions"),
+        F.sum(F.col("shared_device").cast("int")).alias("shared_device_partitions"),
     )
+
+
+def _impact(energy_wh: Column, notes: Column, impact: ImpactFactors) -> list[Column]:
+    """Derived figures per 1,000 notes: facility energy (x PUE), emissions and cost, with their factors."""
+    facility_kwh_per_1000 = energy_wh * F.lit(impact.pue) / notes  # Wh per note = kWh per 1,000 notes
+    per_kwh = lambda factor: F.lit(factor).cast("double") * facility_kwh_per_1000  # noqa: E731
+    return [
+        (facility_kwh_per_1000 * 1000).alias("facility_wh_per_1000_notes"),
+        per_kwh(impact.carbon_intensity_g_per_kwh).alias("gco2e_per_1000_notes"),
+        per_kwh(impact.price_per_kwh).alias("cost_per_1000_notes"),
+        F.lit(impact.pue).alias("pue"),
+        F.lit(impact.carbon_intensity_g_per_kwh).cast("double").alias("carbon_intensity_g_per_kwh"),
+        F.lit(impact.carbon_intensity_source).cast("string").alias("carbon_intensity_source"),
+        F.lit(impact.price_per_kwh).cast("double").alias("price_per_kwh"),
+        F.lit(impact.currency).alias("currency"),
+    ]
+
+
+def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame, run: RunInfo) -> DataFrame:
+    """One row: the run's totals, Wh per 1,000 notes, tokens per joule, the partition spread of tokens per
+    Wh, whether the energy was measured, and the derived facility, carbon and cost figures."""
     counts = notes.agg(
         F.count(F.lit(1)).alias("notes"),
         F.sum(F.when(F.col("status") == "ok", 1).otherwise(0)).alias("notes_ok"),
@@ -65,7 +96,7 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         F.sum("output_tokens").alias("output_tokens"),
     )
     loads = engine_loads.agg((F.coalesce(F.sum("energy_j"), F.lit(0.0)) / J_PER_WH).alias("engine_load_wh"))
-    row = counts.crossJoin(energy).crossJoin(loads)
+    row = counts.crossJoin(_energy(partitions)).crossJoin(loads)
     energy_wh = F.col("energy_j") / J_PER_WH
     return row.select(
         F.lit(run.run_id).alias("run_id"),
@@ -77,6 +108,7 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         "prompt_tokens",
         "output_tokens",
         energy_wh.alias("energy_wh"),
+        "energy_above_idle_wh",
         (energy_wh / F.col("notes") * 1000).alias("wh_per_1000_notes"),
         (F.col("output_tokens") / F.col("energy_j")).alias("output_tokens_per_joule"),
         ((F.col("prompt_tokens") + F.col("output_tokens")) / F.col("energy_j")).alias("total_tokens_per_joule"),
@@ -84,9 +116,12 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         "tokens_per_wh_p95",
         F.lit(run.duration_s).alias("duration_s"),
         (F.col("notes") / F.lit(run.duration_s)).alias("notes_per_s"),
-        "energy_measured",
+        "energy_status",
         "energy_sources",
         "engine_load_wh",
         "inference_s",
         "partitions",
+        "partial_partitions",
+        "shared_device_partitions",
+        *_impact(energy_wh, F.col("notes"), run.impact),
     )

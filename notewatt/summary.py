@@ -5,14 +5,36 @@ from __future__ import annotations
 from notewatt.tracking import TrackedRun
 
 
+ENERGY_KIND = {
+    "measured": "measured",
+    "partly_estimated": "PARTLY ESTIMATED (some partitions had no NVML/RAPL)",
+    "estimated": "ESTIMATED (no NVML/RAPL: CPU time x watts per core + memory x watts per GiB)",
+}
+
+
+def _derived(rollup: dict) -> list[str]:
+    """Facility, carbon and cost lines: configured factors applied to the energy above, so labelled derived."""
+    lines = [f"  facility Wh / 1,000    {rollup['facility_wh_per_1000_notes']:.3f}  (derived: PUE {rollup['pue']:g})"]
+    if rollup["gco2e_per_1000_notes"] is not None:
+        lines.append(f"  gCO2e / 1,000 notes    {rollup['gco2e_per_1000_notes']:.3f}  (derived: "
+                     f"{rollup['carbon_intensity_g_per_kwh']:g} g/kWh, {rollup['carbon_intensity_source']})")
+    if rollup["cost_per_1000_notes"] is not None:
+        lines.append(f"  cost / 1,000 notes     {rollup['cost_per_1000_notes']:.5f} {rollup['currency']}  "
+                     f"(derived: {rollup['price_per_kwh']:g} per kWh)")
+    return lines
+
+
 def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun) -> str:
-    kind = "measured" if rollup["energy_measured"] else "ESTIMATED (no NVML/RAPL: CPU time x configured watts per core)"
+    kind = ENERGY_KIND[rollup["energy_status"]]
     ok_pct = 100.0 * rollup["notes_ok"] / rollup["notes"] if rollup["notes"] else 0.0
+    above_idle = rollup["energy_above_idle_wh"]
     lines = [
         f"NoteWatt run {rollup['run_id']}  variant {rollup['variant']}",
         f"  notes                  {rollup['notes']}  ({rollup['notes_ok']} ok, {ok_pct:.1f} %)",
         f"  energy                 {rollup['energy_wh']:.4f} Wh  [{rollup['energy_sources']}: {kind}]",
+        f"  above idle             " + (f"{above_idle:.4f} Wh" if above_idle is not None else "n/a (no idle reading)"),
         f"  Wh per 1,000 notes     {rollup['wh_per_1000_notes']:.3f}",
+        *_derived(rollup),
         f"  output tokens / J      {rollup['output_tokens_per_joule']:.3f}",
         f"  total tokens / J       {rollup['total_tokens_per_joule']:.3f}",
         f"  notes / s              {rollup['notes_per_s']:.3f}  ({rollup['duration_s']:.1f} s; "

@@ -10,6 +10,7 @@ from notewatt.config import OutputConfig, resolve_path
 NOTE_ABSTRACTIONS = "note_abstractions"
 PARTITION_ENERGY = "partition_energy"
 ENGINE_LOADS = "engine_loads"
+DEVICE_ENERGY = "device_energy"
 RUN_ROLLUP = "run_rollup"
 
 
@@ -55,6 +56,11 @@ def read_table(spark: SparkSession, output: OutputConfig, name: str) -> DataFram
     return spark.read.table(location) if output.uses_catalog else spark.read.format("delta").load(location)
 
 
+WINDOW_ENERGY = (
+    "energy_source", "start_ts", "end_ts", "duration_s", "energy_j", "measured_energy_j", "energy_above_idle_j",
+    "above_idle_available", "avg_power_w", "peak_power_w", "idle_power_w", "samples", "sample_interval_s",
+    "partial", "partial_reason", "shared_device", "overlap_s",
+)
 COLUMNS = {
     NOTE_ABSTRACTIONS: (
         "run_id", "note_id", "partition_id", "task_attempt", "variant", "model", "status", "abstraction",
@@ -62,15 +68,16 @@ COLUMNS = {
         "note_type", "detail", "input_truncated",
     ),
     PARTITION_ENERGY: (
-        "run_id", "partition_id", "task_attempt", "host", "executor_id", "pid", "device", "device_name",
-        "energy_source", "start_ts", "end_ts", "duration_s", "notes", "prompt_tokens", "output_tokens",
-        "energy_j", "avg_power_w", "peak_power_w", "idle_power_w", "samples", "sample_interval_s",
-        "partial", "partial_reason", "variant", "model",
+        "run_id", "partition_id", "task_attempt", "window_id", "host", "executor_id", "pid", "device", "device_name",
+        "notes", "prompt_tokens", "output_tokens", *WINDOW_ENERGY, "variant", "model",
     ),
     ENGINE_LOADS: (
-        "run_id", "host", "executor_id", "pid", "variant", "model", "device", "device_name", "energy_source",
-        "start_ts", "end_ts", "duration_s", "energy_j", "avg_power_w", "peak_power_w", "idle_power_w",
-        "partial", "partial_reason",
+        "run_id", "window_id", "host", "executor_id", "pid", "variant", "model", "device", "device_name",
+        *WINDOW_ENERGY,
+    ),
+    DEVICE_ENERGY: (
+        "run_id", "window", "window_id", "partition_id", "task_attempt", "host", "executor_id", "pid",
+        "device", "device_name", "scope", "prompt_tokens", "output_tokens", *WINDOW_ENERGY, "variant", "model",
     ),
 }
 

@@ -15,9 +15,10 @@ from notewatt.charts import partition_energy_chart  # noqa: E402
 from notewatt.config import JobConfig, resolve_path  # noqa: E402
 
 METRIC_COLUMNS = (
-    "notes", "notes_ok", "prompt_tokens", "output_tokens", "energy_wh", "wh_per_1000_notes",
+    "notes", "notes_ok", "prompt_tokens", "output_tokens", "energy_wh", "energy_above_idle_wh", "wh_per_1000_notes",
     "output_tokens_per_joule", "total_tokens_per_joule", "tokens_per_wh_p50", "tokens_per_wh_p95",
-    "duration_s", "notes_per_s", "engine_load_wh", "inference_s", "partitions",
+    "duration_s", "notes_per_s", "engine_load_wh", "inference_s", "partitions", "partial_partitions",
+    "shared_device_partitions", "facility_wh_per_1000_notes", "gco2e_per_1000_notes", "cost_per_1000_notes", "pue",
 )
 
 
@@ -70,7 +71,7 @@ def log_job_run(
     uri = resolve_tracking_uri(config.mlflow.tracking_uri)
     mlflow.set_tracking_uri(uri)
     experiment = _experiment(config.mlflow.experiment, config.mlflow.artifact_location)
-    energy_kind = "measured" if rollup["energy_measured"] else "estimated"
+    energy_kind = rollup["energy_status"]
     with mlflow.start_run(run_name=rollup["run_id"]) as run:
         mlflow.log_params(params)
         mlflow.log_metrics({k: float(rollup[k]) for k in METRIC_COLUMNS if rollup.get(k) is not None})
@@ -79,6 +80,7 @@ def log_job_run(
                 "notewatt.run_id": rollup["run_id"],
                 "notewatt.energy": energy_kind,
                 "notewatt.energy_sources": rollup["energy_sources"],
+                "notewatt.carbon_intensity_source": rollup["carbon_intensity_source"] or "none",
                 **{f"delta.{name}.version": str(v) for name, v in table_versions.items()},
             }
         )

@@ -39,6 +39,7 @@ class TraceMeter:
 
     device, device_name = "fake-gpu", "Fake GPU"
     counter_source, power_source = "nvml_counter", "nvml_power"
+    scope, shared_counter = "device", True
 
     def __init__(self, clock, power=None, energy=None):
         self.clock, self.power, self.energy = clock, power, energy

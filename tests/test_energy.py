@@ -3,7 +3,7 @@ import time
 import pytest
 
 from tests.fakes import TraceMeter
-from udfs.energy import EnergyMonitor, Sample, device_energy, trapezoid_energy_j
+from udfs.energy import EnergyMonitor, Sample, device_energy, idle_power_w, trapezoid_energy_j
 from udfs.meters import CpuTimeEstimateMeter, RaplMeter, meters_for_task, physical_gpu_address
 
 
@@ -59,7 +59,7 @@ def test_gap_in_power_samples_is_bridged_linearly():
 
 def test_monitor_window_with_sampler_thread_integrates_a_constant_load():
     meter = TraceMeter(clock=time.monotonic, power=lambda t: 80.0)
-    monitor = EnergyMonitor([meter], sample_interval_s=0.01, idle_power_w=20.0)
+    monitor = EnergyMonitor([meter], sample_interval_s=0.01, idle_power_w=[20.0])
     window = monitor.begin()
     time.sleep(0.3)
     m = monitor.end(window)
@@ -111,3 +111,33 @@ def test_cpu_estimate_is_labelled_and_used_without_nvml_or_rapl():
 )
 def test_spark_gpu_address_maps_through_cuda_visible_devices(address, visible, expected):
     assert physical_gpu_address(address, visible) == expected
+
+
+def test_two_devices_are_summed_and_kept_one_by_one():
+    a = TraceMeter(clock=time.monotonic, energy=lambda t: 100.0 * t)
+    b = TraceMeter(clock=time.monotonic, power=lambda t: 40.0)
+    b.device = "fake-gpu-2"
+    monitor = EnergyMonitor([a, b], sample_interval_s=0.01, idle_power_w=[10.0, 5.0])
+    window = monitor.begin()
+    time.sleep(0.2)
+    m = monitor.end(window)
+    assert [d.device for d in m.devices] == ["fake-gpu", "fake-gpu-2"]
+    assert m.energy_j == pytest.approx(sum(d.energy_j for d in m.devices))
+    assert m.devices[0].energy_source == "nvml_counter" and m.devices[1].energy_source == "nvml_power"
+    assert m.devices[0].counter_start_j is not None and m.devices[1].counter_start_j is None
+    assert m.idle_power_w == 15.0 and m.device == "fake-gpu,fake-gpu-2"
+
+
+def test_idle_power_from_power_readings_or_a_counter_rate():
+    assert idle_power_w(TraceMeter(clock=time.monotonic, power=lambda t: 70.0), seconds=0.05) == 70.0
+    counter_only = TraceMeter(clock=time.monotonic, energy=lambda t: 30.0 * t)
+    assert idle_power_w(counter_only, seconds=0.1) == pytest.approx(30.0, rel=0.01)
+    assert idle_power_w(CpuTimeEstimateMeter(watts_per_core=10.0), seconds=0.05) is None
+
+
+def test_cpu_estimate_adds_resident_memory_over_time():
+    cpu_only, with_dram = CpuTimeEstimateMeter(10.0), CpuTimeEstimateMeter(10.0, dram_watts_per_gib=1000.0)
+    start = with_dram.energy_j() - cpu_only.energy_j()
+    time.sleep(0.2)
+    dram_j = (with_dram.energy_j() - cpu_only.energy_j()) - start
+    assert dram_j > 0 and with_dram.scope == "process" and with_dram.device_name == "cpu+dram (estimate)"

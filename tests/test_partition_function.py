@@ -18,6 +18,7 @@ def settings(batch_size=None):
         template=PromptTemplate("t", "sys", "{note_type}: {text}"),
         schema=json.load(open("conf/abstraction_schema.json")),
         max_tokens=64, temperature=0.0, batch_size=batch_size, sample_interval_s=0.0, cpu_watts_per_core=10.0,
+        dram_watts_per_gib=0.375,
     )
 
 
@@ -45,6 +46,9 @@ def test_every_note_gets_a_row_then_one_partition_row():
     assert part["prompt_tokens"] == note_rows.prompt_tokens.sum()
     assert part["energy_j"] == 10.0 and part["energy_source"] == "nvml_counter"
     assert (out.partition_id == 3).all() and (out.task_attempt == 1).all()
+    [device] = out[out.row_type == "device"].to_dict("records")
+    assert device["window"] == "partition" and device["window_id"] == part["window_id"]
+    assert device["energy_j"] == 10.0 and device["device"] == "fake-gpu" and device["scope"] == "device"
 
 
 def test_default_batch_is_the_whole_arrow_batch():

@@ -1,9 +1,11 @@
 """The mapInPandas function: one Spark partition's notes -> prompts -> engine -> validated outputs,
 inside one energy window.
 
-It yields three kinds of rows in one schema (`row_type`): one `note` row per note, one `partition`
-row with the partition's energy window and token totals, and, once per Python worker, an
-`engine_load` row whose energy is the model load (kept out of every partition's window).
+It yields four kinds of rows in one schema (`row_type`): one `note` row per note, one `partition`
+row with the partition's energy window and token totals, once per Python worker an `engine_load`
+row whose energy is the model load (kept out of every partition's window), and a `device` row per
+device of each of those windows (`window` says which), which the driver uses to apportion devices
+shared by overlapping windows.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from itertools import chain
 from typing import Iterator
@@ -18,7 +21,7 @@ from typing import Iterator
 import pandas as pd
 
 from udfs.abstraction import ERROR, AbstractionValidator
-from udfs.energy import EnergyMonitor, Measurement, idle_power_w
+from udfs.energy import DeviceMeasurement, EnergyMonitor, Measurement, idle_power_w
 from udfs.engine import Engine, EngineSpec, VllmEngine
 from udfs.meters import Meter, meters_for_task
 from udfs.prompts import PromptTemplate, fit_prompt
@@ -35,7 +38,8 @@ OUTPUT_SCHEMA = """
     device string, device_name string, energy_source string,
     start_ts double, end_ts double, duration_s double, energy_j double,
     avg_power_w double, peak_power_w double, idle_power_w double,
-    samples int, sample_interval_s double, partial boolean, partial_reason string
+    samples int, sample_interval_s double, partial boolean, partial_reason string,
+    window string, window_id string, scope string, counter_start_j double, counter_end_j double
 """
 PANDAS_DTYPES = {"string": "object", "int": "Int32", "long": "Int64", "double": "float64", "boolean": "boolean"}
 OUTPUT_DTYPES = {name: PANDAS_DTYPES[kind] for name, kind in (f.split() for f in OUTPUT_SCHEMA.split(","))}
@@ -61,12 +65,14 @@ class PartitionSettings:
     batch_size: int | None
     sample_interval_s: float
     cpu_watts_per_core: float
+    dram_watts_per_gib: float
 
 
 @dataclass
 class LoadedEngine:
     engine: Engine
     load: Measurement
+    idle_power_w: list[float | None]  # per meter, read before the model loaded
     load_reported: bool = False
 
 
@@ -77,11 +83,12 @@ def cached_engine(spec: EngineSpec, meters: list[Meter], sample_interval_s: floa
     """This worker's engine for `spec`, built on first use inside its own energy window; the devices'
     idle power is read once, just before the model loads, and kept with the load measurement."""
     if spec.key not in _ENGINES:
-        monitor = EnergyMonitor(meters, sample_interval_s, idle_power_w(meters))
+        idle = [idle_power_w(meter) for meter in meters]
+        monitor = EnergyMonitor(meters, sample_interval_s, idle)
         started = time.monotonic()
         window = monitor.begin()
         engine = VllmEngine(spec)
-        _ENGINES[spec.key] = LoadedEngine(engine, monitor.end(window))
+        _ENGINES[spec.key] = LoadedEngine(engine, monitor.end(window), idle)
         log.info("engine loaded in pid %d in %.1f s", os.getpid(), time.monotonic() - started)
     return _ENGINES[spec.key]
 
@@ -103,9 +110,9 @@ def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSetti
     if first is None:
         return  # an empty partition loads no engine and has no energy row
     task = current_task()
-    meters = meters_for_task(list(task.gpu_addresses), settings.cpu_watts_per_core)
+    meters = meters_for_task(list(task.gpu_addresses), settings.cpu_watts_per_core, settings.dram_watts_per_gib)
     loaded = cached_engine(settings.engine, meters, settings.sample_interval_s)
-    monitor = EnergyMonitor(meters, settings.sample_interval_s, loaded.load.idle_power_w)
+    monitor = EnergyMonitor(meters, settings.sample_interval_s, loaded.idle_power_w)
     if not loaded.load_reported:
         loaded.load_reported = True
         yield measurement_frame("engine_load", loaded.load, settings, task, notes=0, prompt_tokens=0, output_tokens=0)
@@ -198,15 +205,27 @@ def _identity(settings: PartitionSettings, task: TaskInfo) -> dict:
 
 
 def measurement_frame(
-    row_type: str, m: Measurement, settings: PartitionSettings, task: TaskInfo,
+    window: str, m: Measurement, settings: PartitionSettings, task: TaskInfo,
     notes: int, prompt_tokens: int, output_tokens: int,
 ) -> pd.DataFrame:
-    """A one-row frame for an energy window (a partition's, or the engine load's)."""
-    row = _identity(settings, task) | dict(
-        row_type=row_type, notes=notes, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
-        device=m.device, device_name=m.device_name, energy_source=m.energy_source,
-        start_ts=m.start_ts, end_ts=m.end_ts, duration_s=m.duration_s, energy_j=m.energy_j,
-        avg_power_w=m.avg_power_w, peak_power_w=m.peak_power_w, idle_power_w=m.idle_power_w,
-        samples=m.samples, sample_interval_s=m.sample_interval_s, partial=m.partial, partial_reason=m.partial_reason,
+    """An energy window (a partition's, or the engine load's): its summary row, then one row per device."""
+    common = _identity(settings, task) | dict(
+        window=window, window_id=uuid.uuid4().hex, notes=notes, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+        start_ts=m.start_ts, end_ts=m.end_ts, duration_s=m.duration_s, sample_interval_s=m.sample_interval_s,
+        partial=m.partial, partial_reason=m.partial_reason,
     )
-    return output_frame([row])
+    summary = common | dict(
+        row_type=window, device=m.device, device_name=m.device_name, energy_source=m.energy_source,
+        energy_j=m.energy_j, avg_power_w=m.avg_power_w, peak_power_w=m.peak_power_w, idle_power_w=m.idle_power_w,
+        samples=m.samples, scope=",".join(sorted({d.scope for d in m.devices})) or None,
+    )
+    return output_frame([summary, *[common | _device_fields(d, m.duration_s) for d in m.devices]])
+
+
+def _device_fields(d: DeviceMeasurement, duration_s: float) -> dict:
+    return dict(
+        row_type="device", device=d.device, device_name=d.device_name, scope=d.scope,
+        energy_source=d.energy_source, energy_j=d.energy_j, avg_power_w=d.energy_j / duration_s,
+        peak_power_w=d.peak_power_w, idle_power_w=d.idle_power_w, samples=d.samples,
+        counter_start_j=d.counter_start_j, counter_end_j=d.counter_end_j,
+    )

@@ -23,9 +23,25 @@ class Sample:
     power_w: float | None
 
 
+@dataclass(frozen=True)
+class DeviceMeasurement:
+    """One device's energy over a window: what its counter or power samples said, before any apportioning."""
+
+    device: str  # GPU UUID, or "cpu"
+    device_name: str
+    scope: str  # "device" (whole-device draw, shared by overlapping windows) | "process"
+    energy_source: str  # nvml_counter | nvml_power | rapl | estimate
+    energy_j: float
+    peak_power_w: float | None
+    idle_power_w: float | None  # read once per worker before the engine loaded; None where unavailable
+    samples: int
+    counter_start_j: float | None = None  # a shared counter's readings at the window's edges, which let
+    counter_end_j: float | None = None  # the driver split overlapping windows exactly (notewatt/shared_devices.py)
+
+
 @dataclass
 class Measurement:
-    """Energy of one window, summed over its devices."""
+    """Energy of one window, summed over its devices (kept one by one in `devices`)."""
 
     start_ts: float  # unix seconds
     end_ts: float
@@ -39,6 +55,7 @@ class Measurement:
     idle_power_w: float | None
     samples: int
     sample_interval_s: float
+    devices: list[DeviceMeasurement] = field(default_factory=list)
     partial: bool = False
     partial_reason: str | None = None
 
@@ -109,12 +126,14 @@ class Window:
 class EnergyMonitor:
     """Measures windows of work on a fixed set of meters (the devices one Spark task owns)."""
 
-    def __init__(self, meters: list[Meter], sample_interval_s: float = 0.1, idle_power_w: float | None = None):
+    def __init__(
+        self, meters: list[Meter], sample_interval_s: float = 0.1, idle_power_w: list[float | None] | None = None
+    ):
         if not meters:
             raise ValueError("an energy monitor needs at least one meter")
         self.meters = meters
         self.sample_interval_s = sample_interval_s
-        self.idle_power_w = idle_power_w
+        self.idle_power_w = idle_power_w or [None] * len(meters)
 
     def begin(self) -> Window:
         window = Window(
@@ -140,31 +159,58 @@ class EnergyMonitor:
             reason = f"final reading failed: {type(exc).__name__}"
         return self._measurement(window, reason)
 
+    def _device(self, meter: Meter, trace: list[Sample], idle_w: float | None) -> DeviceMeasurement:
+        result = device_energy(meter, trace)
+        from_counter = meter.shared_counter and result.source == meter.counter_source
+        edges = (trace[0].energy_j, trace[-1].energy_j) if from_counter else (None, None)
+        return DeviceMeasurement(
+            meter.device, meter.device_name, meter.scope, result.source, result.energy_j, result.peak_power_w,
+            idle_w, len(trace), *edges,
+        )
+
     def _measurement(self, window: Window, partial_reason: str | None) -> Measurement:
         end_ts = time.time()
         duration = max(end_ts - window.start_ts, 1e-9)
-        results = [device_energy(m, trace) for m, trace in zip(self.meters, window.samples) if len(trace) >= 2]
-        energy = sum(r.energy_j for r in results)
-        peaks = [r.peak_power_w for r in results if r.peak_power_w is not None]
+        devices = [
+            self._device(m, trace, idle)
+            for m, trace, idle in zip(self.meters, window.samples, self.idle_power_w)
+            if len(trace) >= 2
+        ]
+        energy = sum(d.energy_j for d in devices)
+        peaks = [d.peak_power_w for d in devices if d.peak_power_w is not None]
+        idles = [d.idle_power_w for d in devices if d.idle_power_w is not None]
         return Measurement(
             start_ts=window.start_ts,
             end_ts=end_ts,
             duration_s=duration,
             energy_j=energy,
-            energy_source=",".join(sorted({r.source for r in results})) or self.meters[0].counter_source,
+            energy_source=",".join(sorted({d.energy_source for d in devices})) or self.meters[0].counter_source,
             device=",".join(m.device for m in self.meters),
             device_name=",".join(m.device_name for m in self.meters),
             avg_power_w=energy / duration,
-            peak_power_w=sum(peaks) if len(peaks) == len(results) and peaks else None,
-            idle_power_w=self.idle_power_w,
+            peak_power_w=sum(peaks) if len(peaks) == len(devices) and peaks else None,
+            idle_power_w=sum(idles) if len(idles) == len(devices) and idles else None,
             samples=min(len(trace) for trace in window.samples),
             sample_interval_s=self.sample_interval_s,
+            devices=devices,
             partial=partial_reason is not None,
             partial_reason=partial_reason,
         )
 
 
-def idle_power_w(meters: list[Meter]) -> float | None:
-    """Instantaneous power of idle devices (read before the engine loads), where they report power."""
-    readings = [m.power_w() for m in meters]
-    return sum(readings) if readings and all(r is not None for r in readings) else None
+def idle_power_w(meter: Meter, seconds: float = 0.5, readings: int = 5) -> float | None:
+    """A device's idle draw, read before the engine loads: the mean of a few power readings, or the
+    counter's rate over `seconds` where it has no power reading. None for per-process estimates, whose
+    figures are already the process's own (there is no device idle to subtract)."""
+    if meter.scope != "device":
+        return None
+    if meter.power_w() is not None:
+        values = []
+        for _ in range(readings):
+            values.append(meter.power_w())
+            time.sleep(seconds / readings)
+        return sum(values) / len(values)
+    start, t0 = meter.energy_j(), time.monotonic()
+    time.sleep(seconds)
+    end, t1 = meter.energy_j(), time.monotonic()
+    return None if start is None or end is None else (end - start) / (t1 - t0)

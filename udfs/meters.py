@@ -22,6 +22,8 @@ class Meter(Protocol):
     device_name: str
     counter_source: str  # energy_source label for counter readings
     power_source: str  # energy_source label for integrated power samples
+    scope: str  # "device": the whole device's draw (overlapping windows share it); "process": this process only
+    shared_counter: bool  # the counter is the device's own, so readings from different processes share one scale
 
     def energy_j(self) -> float | None:
         """Cumulative energy in joules, or None where the device has no counter."""
@@ -39,6 +41,8 @@ class NvmlGpuMeter:
     device_name: str
     counter_source: str = "nvml_counter"
     power_source: str = "nvml_power"
+    scope: str = "device"
+    shared_counter: bool = True
 
     def energy_j(self) -> float | None:
         import pynvml
@@ -63,6 +67,8 @@ class RaplMeter:
     device_name: str = "cpu (rapl)"
     counter_source: str = "rapl"
     power_source: str = "rapl"
+    scope: str = "device"
+    shared_counter: bool = False  # unwrapped per meter, so each process has its own offset
 
     def __post_init__(self) -> None:
         self._last = {zone: self._read(zone) for zone in self.zones}
@@ -88,19 +94,40 @@ class RaplMeter:
 
 @dataclass
 class CpuTimeEstimateMeter:
-    """Labelled estimate: this process's CPU time (all its threads, vLLM's included) x watts per core."""
+    """Labelled estimate of this process's CPU + DRAM energy: its CPU time (all its threads, vLLM's
+    included) x watts per core, plus its resident memory x watts per GiB over time (CodeCarbon's DRAM
+    rule of thumb is 3 W per 8 GB, 0.375 W/GiB). Memory is integrated between readings, so the sampler's
+    ticks keep it current."""
 
     watts_per_core: float
+    dram_watts_per_gib: float = 0.0
     device: str = "cpu"
-    device_name: str = "cpu (estimate)"
+    device_name: str = "cpu+dram (estimate)"
     counter_source: str = "estimate"
     power_source: str = "estimate"
+    scope: str = "process"
+    shared_counter: bool = False
+
+    def __post_init__(self) -> None:
+        self._dram_j, self._last_t = 0.0, time.monotonic()
 
     def energy_j(self) -> float | None:
-        return time.process_time() * self.watts_per_core
+        now = time.monotonic()
+        self._dram_j += resident_gib() * self.dram_watts_per_gib * (now - self._last_t)
+        self._last_t = now
+        return time.process_time() * self.watts_per_core + self._dram_j
 
     def power_w(self) -> float | None:
         return None
+
+
+def resident_gib() -> float:
+    """This process's resident memory in GiB (0 where /proc is unavailable)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
 def nvml_gpu_meters(addresses: list[str]) -> list[NvmlGpuMeter]:
@@ -162,6 +189,8 @@ def _zone_name(zone: Path) -> str:
         return ""
 
 
-def meters_for_task(gpu_addresses: list[str], watts_per_core: float) -> list[Meter]:
-    """The meters a partition is measured with: its GPUs, else RAPL, else the labelled CPU-time estimate."""
-    return nvml_gpu_meters(gpu_addresses) or [rapl_meter() or CpuTimeEstimateMeter(watts_per_core)]
+def meters_for_task(gpu_addresses: list[str], watts_per_core: float, dram_watts_per_gib: float = 0.0) -> list[Meter]:
+    """The meters a partition is measured with: its GPUs, else RAPL, else the labelled CPU+DRAM estimate."""
+    return nvml_gpu_meters(gpu_addresses) or [
+        rapl_meter() or CpuTimeEstimateMeter(watts_per_core, dram_watts_per_gib)
+    ]
