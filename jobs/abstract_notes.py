@@ -18,7 +18,7 @@ from notewatt.cli import job_arguments, parse_job_config
 from notewatt.config import resolve_path
 from notewatt.corpus import read_notes
 from notewatt.impact import impact_factors
-from notewatt.inference import partition_settings, rows_of, run_inference
+from notewatt.inference import one_attempt_per_partition, partition_settings, rows_of, run_inference
 from notewatt.rollup import RunInfo, run_rollup, with_note_energy
 from notewatt.spark_session import default_partitions, start_spark
 from notewatt.summary import print_summary
@@ -45,10 +45,11 @@ def main(argv: list[str] | None = None) -> dict:
     outputs = run_inference(notes, partition_settings(config, run_id), partitions)
     run = RunInfo(run_id, config.variant, config.selected_variant.model, started_at, time.monotonic() - clock, impact)
 
-    device_rows = attribute_devices(rows_of(outputs, "device"))
-    partition_rows = with_window_energy(rows_of(outputs, "partition"), device_rows)
-    load_rows = with_window_energy(rows_of(outputs, "engine_load"), device_rows)
-    note_rows = with_note_energy(rows_of(outputs, "note"), partition_rows)
+    rows = one_attempt_per_partition(outputs)
+    device_rows = attribute_devices(rows_of(rows, "device"))
+    partition_rows = with_window_energy(rows_of(rows, "partition"), device_rows)
+    load_rows = with_window_energy(rows_of(rows, "engine_load"), device_rows)
+    note_rows = with_note_energy(rows_of(rows, "note"), partition_rows)
     rollup = run_rollup(note_rows, partition_rows, load_rows, run)
     tables = {
         NOTE_ABSTRACTIONS: contract_frame(note_rows, NOTE_ABSTRACTIONS),
@@ -57,7 +58,10 @@ def main(argv: list[str] | None = None) -> dict:
         ENGINE_LOADS: contract_frame(load_rows, ENGINE_LOADS),
         RUN_ROLLUP: rollup,
     }
-    versions = {name: write_run_rows(spark, frame, config.output, name, run_id) for name, frame in tables.items()}
+    attempt = int(started_at.timestamp() * 1000)  # a rerun of the run_id replaces; a repeated write is skipped
+    versions = {
+        name: write_run_rows(spark, frame, config.output, name, run_id, attempt) for name, frame in tables.items()
+    }
     rollup_row = rollup.first().asDict()
     tracked = log_job_run(
         config,

@@ -55,5 +55,15 @@ def run_inference(notes: DataFrame, settings: PartitionSettings, partitions: int
     return outputs
 
 
+def one_attempt_per_partition(outputs: DataFrame) -> DataFrame:
+    """Rows of one task attempt per partition (the latest that reported its window), so a partition that
+    Spark re-ran is never counted twice; engine loads belong to a worker, not a partition, and all stay."""
+    attempts = rows_of(outputs, "partition").groupBy("partition_id").agg(F.max("task_attempt").alias("task_attempt"))
+    is_load = F.coalesce(F.col("window") == "engine_load", F.lit(False))
+    return outputs.where(~is_load).join(attempts, ["partition_id", "task_attempt"], "left_semi").unionByName(
+        outputs.where(is_load)
+    )
+
+
 def rows_of(outputs: DataFrame, row_type: str) -> DataFrame:
     return outputs.where(F.col("row_type") == row_type).drop("row_type")

@@ -13,14 +13,16 @@ that never overlap keep exactly what they measured. Above-idle energy is the seg
 power x segment length, split the same way; a window's total is floored at 0. Per-process estimates
 (scope "process") never share a reading and pass through unchanged.
 
-Pure Python and pandas (no Spark), so the GPU check script can use it too.
+Pure Python (pandas frames in, no pandas import, no Spark), so the GPU check script can use it too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 APPORTIONED_COLUMNS = {
     "measured_energy_j": "double", "energy_above_idle_j": "double", "above_idle_available": "boolean",
@@ -127,4 +129,4 @@ def apportion_frame(device_rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _value(x) -> float | None:
-    return None if pd.isna(x) else float(x)
+    return None if x is None or x != x else float(x)  # null or NaN

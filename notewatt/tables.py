@@ -29,10 +29,19 @@ def _exists(spark: SparkSession, output: OutputConfig, location: str) -> bool:
     return DeltaTable.isDeltaTable(spark, location)
 
 
-def write_run_rows(spark: SparkSession, frame: DataFrame, output: OutputConfig, name: str, run_id: str) -> int:
-    """Write one run's rows, replacing any rows an earlier attempt of the same run_id left; returns the table version."""
+def write_run_rows(
+    spark: SparkSession, frame: DataFrame, output: OutputConfig, name: str, run_id: str, attempt: int
+) -> int:
+    """Write one run's rows, replacing any rows an earlier attempt of the same run_id left; returns the table
+    version. The write is idempotent per (run, table, attempt): Delta skips a repeat of the same
+    txnAppId/txnVersion, while a later attempt (a larger `attempt`, e.g. the job's start time) replaces."""
     location = table_location(output, name)
-    writer = frame.write.format("delta").option("mergeSchema", "true")
+    writer = (
+        frame.write.format("delta")
+        .option("mergeSchema", "true")
+        .option("txnAppId", f"notewatt:{run_id}:{name}")
+        .option("txnVersion", attempt)
+    )
     if _exists(spark, output, location):
         writer = writer.mode("overwrite").option("replaceWhere", f"run_id = '{run_id}'")
     else:

@@ -3,8 +3,10 @@
 Runs a steady PyTorch matmul load on one GPU in several windows (>= 30 s each) and, for each window,
 compares the energy from NVML's total-energy counter (what NoteWatt reports) with the trapezoid
 integral of NVML power samples and with nvidia-smi's power readings taken over the same window.
-It also reports how often very short windows see a counter that did not tick, the idle power, and
-the sampler thread's CPU cost. Needs only PyTorch and nvidia-ml-py (no Spark, Java or vLLM).
+It also reports how often very short windows see a counter that did not tick, the idle power, the
+sampler thread's CPU cost, and two overlapping windows on the one GPU (as tasks sharing a GPU have):
+their naive sum against the device counter, and after NoteWatt's apportioning. Needs only PyTorch and
+nvidia-ml-py (no Spark, Java or vLLM).
 
     python scripts/gpu_check.py [--gpu 0] [--windows 3] [--seconds 30] [--json out.json]
 """
@@ -21,7 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from udfs.energy import EnergyMonitor, idle_power_w, trapezoid_energy_j  # noqa: E402
+from bench.sampler_overhead import summarise, window_overhead  # noqa: E402
+from notewatt.shared_devices import DeviceWindow, apportion  # noqa: E402
+from udfs.energy import EnergyMonitor, Measurement, idle_power_w, trapezoid_energy_j  # noqa: E402
 from udfs.meters import nvml_gpu_meters  # noqa: E402
 
 
@@ -95,18 +99,36 @@ def short_windows(monitor_meters, count: int = 20, seconds: float = 0.05) -> dic
     return {"windows": count, "seconds": seconds, "counter_did_not_tick": sources.count("nvml_power")}
 
 
-def sampler_overhead(meters, seconds: float = 10.0) -> dict:
-    """CPU time of this (otherwise sleeping) process per second of a 10 Hz window, and open/close latency."""
-    monitor = EnergyMonitor(meters, sample_interval_s=0.1)
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    window = monitor.begin()
-    opened = time.perf_counter() - t0
-    time.sleep(seconds)
-    t1 = time.perf_counter()
-    monitor.end(window)
-    closed = time.perf_counter() - t1
-    cpu_pct = 100 * (time.process_time() - cpu0) / seconds
-    return {"cpu_pct_of_one_core": round(cpu_pct, 3), "open_ms": round(opened * 1000, 2), "close_ms": round(closed * 1000, 2)}
+def shared_windows(meters, idle: list, seconds: float, device: str) -> dict:
+    """Windows A and B overlap for a third of their span on one GPU, as two tasks sharing it would.
+    Each reads the whole device, so their naive sum counts the overlap twice; apportioned (by equal
+    token rates here) they should add up to the device counter from A's start to B's end, exactly when
+    the counter edges are used, approximately from mean power alone."""
+    third = seconds / 3
+    a_monitor, b_monitor = EnergyMonitor(meters, 0.1, idle), EnergyMonitor(meters, 0.1, idle)
+    a_window = a_monitor.begin()
+    steady_load(third, device)
+    b_window = b_monitor.begin()
+    steady_load(third, device)
+    a = a_monitor.end(a_window)
+    steady_load(third, device)
+    b = b_monitor.end(b_window)
+    device_j = b.devices[0].counter_end_j - a.devices[0].counter_start_j
+    with_counter = sum(r.energy_j for r in apportion([_device_window(a), _device_window(b)]))
+    power_only = sum(r.energy_j for r in apportion([_device_window(a, False), _device_window(b, False)]))
+    pct = lambda x: round(100 * (x - device_j) / device_j, 2)  # noqa: E731
+    return {
+        "device_counter_j": round(device_j, 1),
+        "naive_sum_j": round(a.energy_j + b.energy_j, 1), "naive_vs_device_pct": pct(a.energy_j + b.energy_j),
+        "apportioned_j": round(with_counter, 1), "apportioned_vs_device_pct": pct(with_counter),
+        "power_only_apportioned_j": round(power_only, 1), "power_only_vs_device_pct": pct(power_only),
+    }
+
+
+def _device_window(m: Measurement, counter: bool = True) -> DeviceWindow:
+    d = m.devices[0]
+    edges = (d.counter_start_j, d.counter_end_j) if counter else (None, None)
+    return DeviceWindow(m.start_ts, m.end_ts, d.energy_j, 1000, d.idle_power_w, *edges)
 
 
 def main() -> None:
@@ -123,7 +145,7 @@ def main() -> None:
     if not meters:
         raise SystemExit("NVML is not available here: this check needs an NVIDIA GPU and driver")
     device = f"cuda:{args.gpu}"
-    idle = idle_power_w(meters)
+    idle = [idle_power_w(meter) for meter in meters]
     steady_load(5, device)  # warm up clocks and kernels outside the windows
     monitor = EnergyMonitor(meters, sample_interval_s=0.1, idle_power_w=idle)
     windows = [measure_window(monitor, args.gpu, args.seconds, device) for _ in range(args.windows)]
@@ -132,18 +154,20 @@ def main() -> None:
         "uuid": meters[0].device,
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),
-        "idle_power_w": idle,
+        "idle_power_w": idle[0],
         "windows": windows,
         "short_windows": short_windows(meters),
-        "sampler_overhead": sampler_overhead(meters),
+        "shared_windows": shared_windows(meters, idle, args.seconds, device),
+        "sampler_overhead": summarise([window_overhead(meters, 5.0, 0.1) for _ in range(3)]),
     }
-    print(f"{report['gpu']} ({report['uuid']}), idle {idle:.1f} W, torch {report['torch']}")
+    print(f"{report['gpu']} ({report['uuid']}), idle {idle[0]:.1f} W, torch {report['torch']}")
     header = ["duration_s", "counter_j", "power_integrated_j", "counter_vs_integrated_pct", "nvidia_smi_j",
               "counter_vs_smi_pct", "avg_power_w", "peak_power_w", "samples"]
     print(" | ".join(header))
     for w in windows:
         print(" | ".join(str(w[h]) for h in header))
     print("short windows:", report["short_windows"])
+    print("shared windows:", report["shared_windows"])
     print("sampler overhead:", report["sampler_overhead"])
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

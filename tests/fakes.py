@@ -33,6 +33,9 @@ class FakeEngine:
             raise RuntimeError("engine exploded")
         return [Generation(self.output, self.count_tokens(p), 7, self.finish_reason) for p in prompts]
 
+    def close(self):
+        self.closed = True
+
 
 class TraceMeter:
     """A meter that replays a synthetic trace: power(t) in watts and/or a cumulative counter."""

@@ -10,6 +10,7 @@ shared by overlapping windows.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import time
@@ -22,7 +23,7 @@ import pandas as pd
 
 from udfs.abstraction import ERROR, AbstractionValidator
 from udfs.energy import DeviceMeasurement, EnergyMonitor, Measurement, idle_power_w
-from udfs.engine import Engine, EngineSpec, VllmEngine
+from udfs.engine import Engine, EngineSpec, EngineStartError, VllmEngine
 from udfs.meters import Meter, meters_for_task
 from udfs.prompts import PromptTemplate, fit_prompt
 from udfs.task_info import TaskInfo, current_task
@@ -87,10 +88,35 @@ def cached_engine(spec: EngineSpec, meters: list[Meter], sample_interval_s: floa
         monitor = EnergyMonitor(meters, sample_interval_s, idle)
         started = time.monotonic()
         window = monitor.begin()
-        engine = VllmEngine(spec)
+        engine = start_engine(spec, meters)
         _ENGINES[spec.key] = LoadedEngine(engine, monitor.end(window), idle)
         log.info("engine loaded in pid %d in %.1f s", os.getpid(), time.monotonic() - started)
     return _ENGINES[spec.key]
+
+
+def start_engine(spec: EngineSpec, meters: list[Meter]) -> Engine:
+    """Build the engine, or fail with the model, the devices and the reason in one line."""
+    try:
+        engine = VllmEngine(spec)
+    except Exception as exc:
+        devices = ",".join(f"{m.device_name} {m.device}" for m in meters)
+        raise EngineStartError(
+            f"vLLM engine could not start: model {spec.model}, devices [{devices}]: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not _ENGINES:
+        atexit.register(close_engines)
+    return engine
+
+
+def close_engines() -> None:
+    """Shut this worker's engines down (at interpreter exit; vLLM's own worker processes also exit with
+    their parent when Spark's daemon ends a worker with os._exit)."""
+    while _ENGINES:
+        _, loaded = _ENGINES.popitem()
+        try:
+            loaded.engine.close()
+        except Exception as exc:  # shutting down: report, never raise
+            log.warning("engine shutdown failed: %s", type(exc).__name__)
 
 
 def _log_to_stderr() -> None:
@@ -133,6 +159,7 @@ def abstract_batches(
     for batch in batches:
         for chunk in split_batch(batch, settings.batch_size):
             rows = abstract_chunk(chunk, settings, engine, validator, task)
+            fail_once_for_tests(task)
             notes += len(rows)
             prompt_tokens += int(rows["prompt_tokens"].sum())
             output_tokens += int(rows["output_tokens"].sum())
@@ -143,6 +170,16 @@ def abstract_batches(
             yield rows
     measurement = monitor.end(window)
     yield measurement_frame("partition", measurement, settings, task, notes, prompt_tokens, output_tokens)
+
+
+FAIL_ONCE_ENV = "NOTEWATT_TEST_FAIL_ONCE_PARTITION"
+
+
+def fail_once_for_tests(task: TaskInfo) -> None:
+    """Test hook (the retry test sets it; nothing else does): the first attempt of the named partition
+    fails after its first batch, so Spark retries it and the tables must still count it once."""
+    if os.environ.get(FAIL_ONCE_ENV) == str(task.partition_id) and task.task_attempt == 0:
+        raise RuntimeError(f"injected test failure in partition {task.partition_id}, attempt 0")
 
 
 def split_batch(batch: pd.DataFrame, size: int | None) -> Iterator[pd.DataFrame]:

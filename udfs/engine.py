@@ -43,6 +43,12 @@ class Engine(Protocol):
     def generate(self, prompts: list[str], max_tokens: int, temperature: float, schema: dict) -> list[Generation]:
         """Schema-guided generation for a batch of prompts, in order."""
 
+    def close(self) -> None: ...
+
+
+class EngineStartError(RuntimeError):
+    """The engine could not be built: names the model, the devices and the reason (never note text)."""
+
 
 class VllmEngine:
     """vLLM's offline LLM with schema-guided (structured outputs) decoding."""
@@ -60,6 +66,10 @@ class VllmEngine:
         )
         self._tokenizer = self._llm.get_tokenizer()
         self.max_model_len = self._llm.llm_engine.model_config.max_model_len
+
+    def close(self) -> None:
+        """Stop the engine core (and its worker processes, where vLLM runs them out of process)."""
+        self._llm.llm_engine.engine_core.shutdown()
 
     def render(self, messages: list[dict[str, str]]) -> str:
         return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

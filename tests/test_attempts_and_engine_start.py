@@ -1,0 +1,56 @@
+"""Task retries count once; the engine start fails with a clear one-line reason; engines are closed."""
+
+import pandas as pd
+import pytest
+
+import udfs.abstract_partition as partition
+from notewatt.inference import one_attempt_per_partition
+from tests.fakes import FakeEngine, TraceMeter
+from udfs.abstract_partition import OUTPUT_DTYPES, output_frame
+from udfs.engine import EngineSpec, EngineStartError
+from udfs.task_info import TaskInfo
+
+
+def test_rows_of_a_superseded_attempt_are_dropped_but_engine_loads_stay(spark):
+    rows = [
+        dict(row_type="note", partition_id=0, task_attempt=0, note_id="a"),
+        dict(row_type="partition", partition_id=0, task_attempt=0, window="partition"),
+        dict(row_type="note", partition_id=0, task_attempt=1, note_id="a"),
+        dict(row_type="partition", partition_id=0, task_attempt=1, window="partition"),
+        dict(row_type="device", partition_id=0, task_attempt=1, window="partition"),
+        dict(row_type="note", partition_id=1, task_attempt=0, note_id="b"),
+        dict(row_type="partition", partition_id=1, task_attempt=0, window="partition"),
+        dict(row_type="engine_load", partition_id=0, task_attempt=0, window="engine_load"),
+    ]
+    frame = spark.createDataFrame(output_frame(rows), schema=partition.OUTPUT_SCHEMA)
+    kept = sorted((r.row_type, r.partition_id, r.task_attempt) for r in one_attempt_per_partition(frame).collect())
+    assert kept == [("device", 0, 1), ("engine_load", 0, 0), ("note", 0, 1), ("note", 1, 0),
+                    ("partition", 0, 1), ("partition", 1, 0)]
+
+
+def test_the_fail_once_hook_fires_only_on_the_first_attempt_of_its_partition(monkeypatch):
+    monkeypatch.setenv(partition.FAIL_ONCE_ENV, "2")
+    task = lambda p, a: TaskInfo(p, a, "h", "e", 1, ())  # noqa: E731
+    with pytest.raises(RuntimeError, match="injected test failure"):
+        partition.fail_once_for_tests(task(2, 0))
+    partition.fail_once_for_tests(task(2, 1))
+    partition.fail_once_for_tests(task(1, 0))
+
+
+def test_an_engine_that_cannot_start_names_model_devices_and_reason(monkeypatch):
+    def broken(spec):
+        raise FileNotFoundError("no config.json in /models/missing")
+
+    monkeypatch.setattr(partition, "VllmEngine", broken)
+    meter = TraceMeter(clock=lambda: 0.0, power=lambda t: 1.0)
+    with pytest.raises(EngineStartError) as error:
+        partition.start_engine(EngineSpec(model="/models/missing"), [meter])
+    message = str(error.value)
+    assert "/models/missing" in message and "Fake GPU fake-gpu" in message and "FileNotFoundError" in message
+
+
+def test_close_engines_closes_and_forgets_every_engine(monkeypatch):
+    engines = {"a": FakeEngine(), "b": FakeEngine()}
+    monkeypatch.setattr(partition, "_ENGINES", {k: partition.LoadedEngine(e, None, []) for k, e in engines.items()})
+    partition.close_engines()
+    assert partition._ENGINES == {} and all(e.closed for e in engines.values())
