@@ -14,7 +14,7 @@ DEFAULTS_FILE = PROJECT_ROOT / "conf" / "defaults.yaml"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)  # e.g. env values given as numbers
 
 
 class CorpusConfig(_Strict):
@@ -50,6 +50,7 @@ class EngineConfig(_Strict):
     temperature: float = 0.0
     structured_outputs_backend: Literal["xgrammar", "guidance"] = "xgrammar"
     env: dict[str, str] = Field(default_factory=dict)  # set in the Python worker before vLLM is imported
+    engine_args: dict[str, Any] = Field(default_factory=dict)  # every variant's LLM(...) arguments; a variant's win
 
 
 class PromptConfig(_Strict):
@@ -73,6 +74,13 @@ class FacilityConfig(_Strict):
     currency: str = "USD"
 
 
+class QualityConfig(_Strict):
+    """How a run's abstractions are scored: against gold labels, or against a reference run's outputs."""
+
+    gold_path: str | None = "data/sample_notes_gold.jsonl"  # notes absent from it are counted, not scored
+    reference_run_id: str | None = None  # agreement with this run's ok outputs instead of gold (same output tables)
+
+
 class MlflowConfig(_Strict):
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "notewatt"
@@ -90,6 +98,7 @@ class JobConfig(_Strict):
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
     facility: FacilityConfig = Field(default_factory=FacilityConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import partial
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from pyspark.sql import functions as F
 
 from notewatt.config import JobConfig, resolve_path
 from udfs.abstract_partition import OUTPUT_SCHEMA, PartitionSettings, abstract_partition
-from udfs.engine import EngineSpec
+from udfs.engine import EngineSpec, EngineStartError
 from udfs.prompts import PromptTemplate
 
 
@@ -24,7 +25,7 @@ def partition_settings(config: JobConfig, run_id: str) -> PartitionSettings:
         model=local_model if Path(local_model).exists() else variant.model,  # else a name vLLM resolves
         dtype=variant.dtype,
         quantization=variant.quantization,
-        engine_args=dict(variant.engine_args),
+        engine_args=config.engine.engine_args | variant.engine_args,
         structured_outputs_backend=config.engine.structured_outputs_backend,
         env=dict(config.engine.env),
     )
@@ -46,13 +47,27 @@ def partition_settings(config: JobConfig, run_id: str) -> PartitionSettings:
 
 def run_inference(notes: DataFrame, settings: PartitionSettings, partitions: int) -> DataFrame:
     """Run the engine over every note exactly once; the result is persisted so each table reads it, not reruns it."""
+    columns = [c for c in ("note_id", "text", "note_type", "input_flags") if c in notes.columns]
     outputs = (
-        notes.repartition(partitions)
+        notes.select(*columns)
+        .repartition(partitions)
         .mapInPandas(partial(abstract_partition, settings=settings), OUTPUT_SCHEMA)
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    outputs.groupBy("row_type").count().collect()  # materialize now: the inference stage
+    try:
+        outputs.groupBy("row_type").count().collect()  # materialize now: the inference stage
+    except Exception as exc:
+        reason = engine_start_failure(str(exc))
+        if reason:
+            raise EngineStartError(reason) from None  # one clear line instead of the executor's traceback
+        raise
     return outputs
+
+
+def engine_start_failure(error_text: str) -> str | None:
+    """The executor's engine-start message inside a Spark task failure, if that is what failed the job."""
+    found = re.search(rf"{EngineStartError.__name__}: (.+)", error_text)
+    return found.group(1).strip() if found else None
 
 
 def one_attempt_per_partition(outputs: DataFrame) -> DataFrame:

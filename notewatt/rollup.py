@@ -125,3 +125,18 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         "shared_device_partitions",
         *_impact(energy_wh, F.col("notes"), run.impact),
     )
+
+
+def with_quality(rollup: DataFrame, mode: str, metrics: dict[str, float]) -> DataFrame:
+    """The roll-up with the run's headline quality figures (null where the run was not scored)."""
+    return rollup.select(
+        "*",
+        F.lit(mode).alias("quality_mode"),
+        F.lit(metrics.get("f1_overall")).cast("double").alias("f1_overall"),
+        F.lit(metrics.get("json_valid_rate")).cast("double").alias("json_valid_rate"),
+    )
+
+
+def with_input_counts(rollup: DataFrame, notes_in: int, quarantined: int) -> DataFrame:
+    """The roll-up with the corpus side of the reconciliation: notes_in = notes (abstracted) + notes_quarantined."""
+    return rollup.select("*", F.lit(notes_in).alias("notes_in"), F.lit(quarantined).alias("notes_quarantined"))

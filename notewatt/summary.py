@@ -24,17 +24,26 @@ def _derived(rollup: dict) -> list[str]:
     return lines
 
 
+def _quality(rollup: dict) -> str:
+    if rollup["f1_overall"] is None:
+        return f"  quality                not scored ({rollup['quality_mode']})"
+    return (f"  quality                F1 {rollup['f1_overall']:.3f}, valid JSON {rollup['json_valid_rate']:.3f}"
+            f"  (against {rollup['quality_mode']})")
+
+
 def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun) -> str:
     kind = ENERGY_KIND[rollup["energy_status"]]
     ok_pct = 100.0 * rollup["notes_ok"] / rollup["notes"] if rollup["notes"] else 0.0
     above_idle = rollup["energy_above_idle_wh"]
     lines = [
         f"NoteWatt run {rollup['run_id']}  variant {rollup['variant']}",
-        f"  notes                  {rollup['notes']}  ({rollup['notes_ok']} ok, {ok_pct:.1f} %)",
+        f"  notes                  {rollup['notes']}  ({rollup['notes_ok']} ok, {ok_pct:.1f} %); "
+        f"{rollup['notes_in']} read, {rollup['notes_quarantined']} quarantined",
         f"  energy                 {rollup['energy_wh']:.4f} Wh  [{rollup['energy_sources']}: {kind}]",
         f"  above idle             " + (f"{above_idle:.4f} Wh" if above_idle is not None else "n/a (no idle reading)"),
         f"  Wh per 1,000 notes     {rollup['wh_per_1000_notes']:.3f}",
         *_derived(rollup),
+        _quality(rollup),
         f"  output tokens / J      {rollup['output_tokens_per_joule']:.3f}",
         f"  total tokens / J       {rollup['total_tokens_per_joule']:.3f}",
         f"  notes / s              {rollup['notes_per_s']:.3f}  ({rollup['duration_s']:.1f} s; "

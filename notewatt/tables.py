@@ -11,6 +11,9 @@ NOTE_ABSTRACTIONS = "note_abstractions"
 PARTITION_ENERGY = "partition_energy"
 ENGINE_LOADS = "engine_loads"
 DEVICE_ENERGY = "device_energy"
+NOTE_SCORES = "note_scores"
+QUARANTINE = "quarantine"
+VARIANT_COMPARISONS = "variant_comparisons"
 RUN_ROLLUP = "run_rollup"
 
 
@@ -30,7 +33,8 @@ def _exists(spark: SparkSession, output: OutputConfig, location: str) -> bool:
 
 
 def write_run_rows(
-    spark: SparkSession, frame: DataFrame, output: OutputConfig, name: str, run_id: str, attempt: int
+    spark: SparkSession, frame: DataFrame, output: OutputConfig, name: str, run_id: str, attempt: int,
+    key: str = "run_id",
 ) -> int:
     """Write one run's rows, replacing any rows an earlier attempt of the same run_id left; returns the table
     version. The write is idempotent per (run, table, attempt): Delta skips a repeat of the same
@@ -43,7 +47,7 @@ def write_run_rows(
         .option("txnVersion", attempt)
     )
     if _exists(spark, output, location):
-        writer = writer.mode("overwrite").option("replaceWhere", f"run_id = '{run_id}'")
+        writer = writer.mode("overwrite").option("replaceWhere", f"{key} = '{run_id}'")
     else:
         writer = writer.mode("append")
     if output.uses_catalog:
@@ -74,7 +78,7 @@ COLUMNS = {
     NOTE_ABSTRACTIONS: (
         "run_id", "note_id", "partition_id", "task_attempt", "variant", "model", "status", "abstraction",
         "prompt_tokens", "output_tokens", "finish_reason", "energy_j", "energy_source",
-        "note_type", "detail", "input_truncated",
+        "note_type", "detail", "input_truncated", "input_flags",
     ),
     PARTITION_ENERGY: (
         "run_id", "partition_id", "task_attempt", "window_id", "host", "executor_id", "pid", "device", "device_name",

@@ -12,13 +12,13 @@ import mlflow  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from notewatt.charts import partition_energy_chart  # noqa: E402
-from notewatt.config import JobConfig, resolve_path  # noqa: E402
+from notewatt.config import JobConfig, MlflowConfig, resolve_path  # noqa: E402
 
 METRIC_COLUMNS = (
     "notes", "notes_ok", "prompt_tokens", "output_tokens", "energy_wh", "energy_above_idle_wh", "wh_per_1000_notes",
     "output_tokens_per_joule", "total_tokens_per_joule", "tokens_per_wh_p50", "tokens_per_wh_p95",
     "duration_s", "notes_per_s", "engine_load_wh", "inference_s", "partitions", "partial_partitions",
-    "shared_device_partitions", "facility_wh_per_1000_notes", "gco2e_per_1000_notes", "cost_per_1000_notes", "pue",
+    "shared_device_partitions", "notes_in", "notes_quarantined", "facility_wh_per_1000_notes", "gco2e_per_1000_notes", "cost_per_1000_notes", "pue",
 )
 
 
@@ -35,15 +35,16 @@ def resolve_tracking_uri(uri: str) -> str:
     return prefix + resolve_path(uri[len(prefix):]) if uri.startswith(prefix) else uri
 
 
-def _experiment(name: str, artifact_location: str | None):
-    """The named experiment, created with its artifact location on first use."""
-    existing = mlflow.get_experiment_by_name(name)
-    if existing is None:
-        location = resolve_path(artifact_location) if artifact_location else None
+def use_experiment(config: MlflowConfig) -> tuple[str, object]:
+    """Point MLflow at the configured store and experiment (created with its artifact location on first use)."""
+    uri = resolve_tracking_uri(config.tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(config.experiment) is None:
+        location = resolve_path(config.artifact_location) if config.artifact_location else None
         if location and location.startswith("/"):
             location = Path(location).as_uri()
-        mlflow.create_experiment(name, artifact_location=location)
-    return mlflow.set_experiment(name)
+        mlflow.create_experiment(config.experiment, artifact_location=location)
+    return uri, mlflow.set_experiment(config.experiment)
 
 
 def job_params(config: JobConfig, partitions: int, spark_master: str) -> dict[str, object]:
@@ -60,27 +61,28 @@ def job_params(config: JobConfig, partitions: int, spark_master: str) -> dict[st
         "structured_outputs_backend": config.engine.structured_outputs_backend,
         "partitions": partitions,
         "spark_master": spark_master,
-        **{f"engine_arg.{k}": v for k, v in variant.engine_args.items()},
+        **{f"engine_arg.{k}": v for k, v in (config.engine.engine_args | variant.engine_args).items()},
     }
 
 
 def log_job_run(
-    config: JobConfig, params: dict, rollup: dict, partitions: pd.DataFrame, table_versions: dict[str, int]
+    config: JobConfig, params: dict, rollup: dict, quality: dict[str, float], partitions: pd.DataFrame,
+    table_versions: dict[str, int],
 ) -> TrackedRun:
-    """Log the run; metrics are the roll-up's numeric columns, tags say where the data and energy came from."""
-    uri = resolve_tracking_uri(config.mlflow.tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    experiment = _experiment(config.mlflow.experiment, config.mlflow.artifact_location)
+    """Log the run (nested under an active parent run, e.g. a variant comparison's); metrics are the roll-up's
+    numeric columns and the quality scores, tags say where the data, energy and quality reference came from."""
+    uri, experiment = use_experiment(config.mlflow)
     energy_kind = rollup["energy_status"]
-    with mlflow.start_run(run_name=rollup["run_id"]) as run:
+    with mlflow.start_run(run_name=rollup["run_id"], nested=mlflow.active_run() is not None) as run:
         mlflow.log_params(params)
-        mlflow.log_metrics({k: float(rollup[k]) for k in METRIC_COLUMNS if rollup.get(k) is not None})
+        mlflow.log_metrics({k: float(rollup[k]) for k in METRIC_COLUMNS if rollup.get(k) is not None} | quality)
         mlflow.set_tags(
             {
                 "notewatt.run_id": rollup["run_id"],
                 "notewatt.energy": energy_kind,
                 "notewatt.energy_sources": rollup["energy_sources"],
                 "notewatt.carbon_intensity_source": rollup["carbon_intensity_source"] or "none",
+                "notewatt.quality_mode": rollup["quality_mode"],
                 **{f"delta.{name}.version": str(v) for name, v in table_versions.items()},
             }
         )

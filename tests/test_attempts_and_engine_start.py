@@ -54,3 +54,13 @@ def test_close_engines_closes_and_forgets_every_engine(monkeypatch):
     monkeypatch.setattr(partition, "_ENGINES", {k: partition.LoadedEngine(e, None, []) for k, e in engines.items()})
     partition.close_engines()
     assert partition._ENGINES == {} and all(e.closed for e in engines.values())
+
+
+def test_the_driver_finds_the_engine_start_reason_in_a_task_failure():
+    from notewatt.inference import engine_start_failure
+
+    trace = ("org.apache.spark.SparkException: Job aborted ...\n  File \"udfs/abstract_partition.py\", line 9\n"
+             "udfs.engine.EngineStartError: vLLM engine could not start: model /m, devices [cpu]: OSError: gone\n"
+             "\tat org.apache.spark...")
+    assert engine_start_failure(trace) == "vLLM engine could not start: model /m, devices [cpu]: OSError: gone"
+    assert engine_start_failure("org.apache.spark.SparkException: something else") is None

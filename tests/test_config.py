@@ -8,8 +8,17 @@ from notewatt.config import PROJECT_ROOT, deep_merge, load_config, parse_overrid
 def test_defaults_plus_local_profile_load():
     config = load_config([DEFAULT_PROFILE])
     assert config.variant == "smollm2-135m-fp32"
-    assert config.selected_variant.engine_args["distributed_executor_backend"] == "uni"
+    assert config.engine.engine_args["distributed_executor_backend"] == "uni"
     assert config.engine.env["OMP_NUM_THREADS"] == "1"
+
+
+def test_engine_arguments_merge_profile_under_variant():
+    from notewatt.inference import partition_settings
+
+    config = load_config([DEFAULT_PROFILE], ["variant=smollm2-135m-bf16", "engine.engine_args.max_model_len=1024"])
+    engine = partition_settings(config, "r").engine
+    assert engine.dtype == "bfloat16" and engine.engine_args["distributed_executor_backend"] == "uni"
+    assert engine.engine_args["max_model_len"] == 2048  # the variant's own value wins
 
 
 def test_overrides_are_typed_yaml_values():

@@ -24,6 +24,7 @@ import pandas as pd
 from udfs.abstraction import ERROR, AbstractionValidator
 from udfs.energy import DeviceMeasurement, EnergyMonitor, Measurement, idle_power_w
 from udfs.engine import Engine, EngineSpec, EngineStartError, VllmEngine
+from udfs.gpu_binding import bind_task_gpus, bound_addresses
 from udfs.meters import Meter, meters_for_task
 from udfs.prompts import PromptTemplate, fit_prompt
 from udfs.task_info import TaskInfo, current_task
@@ -34,7 +35,7 @@ OUTPUT_SCHEMA = """
     row_type string, run_id string, variant string, model string,
     partition_id int, task_attempt int, host string, executor_id string, pid int,
     note_id string, note_type string, status string, abstraction string, detail string,
-    input_truncated boolean, finish_reason string,
+    input_truncated boolean, input_flags string, finish_reason string,
     notes long, prompt_tokens long, output_tokens long,
     device string, device_name string, energy_source string,
     start_ts double, end_ts double, duration_s double, energy_j double,
@@ -67,6 +68,12 @@ class PartitionSettings:
     sample_interval_s: float
     cpu_watts_per_core: float
     dram_watts_per_gib: float
+
+    @property
+    def prompt_budget_tokens(self) -> int | None:
+        """Tokens a prompt may take (the context less the output), where the context length is configured."""
+        max_model_len = self.engine.engine_args.get("max_model_len")
+        return max_model_len - self.max_tokens if max_model_len else None
 
 
 @dataclass
@@ -136,7 +143,8 @@ def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSetti
     if first is None:
         return  # an empty partition loads no engine and has no energy row
     task = current_task()
-    meters = meters_for_task(list(task.gpu_addresses), settings.cpu_watts_per_core, settings.dram_watts_per_gib)
+    visible = bind_task_gpus(task.gpu_addresses)  # before the engine: CUDA then sees only the task's GPUs
+    meters = meters_for_task(list(bound_addresses(visible)), settings.cpu_watts_per_core, settings.dram_watts_per_gib)
     loaded = cached_engine(settings.engine, meters, settings.sample_interval_s)
     monitor = EnergyMonitor(meters, settings.sample_interval_s, loaded.idle_power_w)
     if not loaded.load_reported:
@@ -193,6 +201,7 @@ def abstract_chunk(
 ) -> pd.DataFrame:
     """One engine call: prompts for the chunk's notes, schema-guided generation, validation."""
     note_types = chunk["note_type"] if "note_type" in chunk else [None] * len(chunk)
+    flags = [",".join(f) if f is not None else "" for f in chunk.get("input_flags", [None] * len(chunk))]
     budget = engine.max_model_len - settings.max_tokens
     prompts = [
         fit_prompt(settings.template, str(text), note_type, engine.render, engine.count_tokens, budget)
@@ -204,32 +213,32 @@ def abstract_chunk(
         )
     except Exception as exc:  # the batch's notes are marked, the partition goes on
         log.error("engine failed on a batch of %d notes in partition %d: %s", len(chunk), task.partition_id, type(exc).__name__)
-        return _error_rows(chunk, note_types, prompts, settings, task, type(exc).__name__)
+        return _error_rows(chunk, note_types, flags, prompts, settings, task, type(exc).__name__)
     rows = []
-    for note_id, note_type, prompt, gen in zip(chunk["note_id"], note_types, prompts, generations):
+    for note_id, note_type, flag, prompt, gen in zip(chunk["note_id"], note_types, flags, prompts, generations):
         checked = validator.validate(gen.text, gen.finish_reason, prompt.input_truncated)
         rows.append(
-            _note_row(settings, task, note_id, note_type, prompt.input_truncated)
+            _note_row(settings, task, note_id, note_type, flag, prompt.input_truncated)
             | dict(status=checked.status, abstraction=checked.abstraction, detail=checked.detail,
                    finish_reason=gen.finish_reason, prompt_tokens=gen.prompt_tokens, output_tokens=gen.output_tokens)
         )
     return output_frame(rows)
 
 
-def _error_rows(chunk, note_types, prompts, settings, task, error_class: str) -> pd.DataFrame:
+def _error_rows(chunk, note_types, flags, prompts, settings, task, error_class: str) -> pd.DataFrame:
     return output_frame(
         [
-            _note_row(settings, task, note_id, note_type, prompt.input_truncated)
+            _note_row(settings, task, note_id, note_type, flag, prompt.input_truncated)
             | dict(status=ERROR, abstraction=None, detail=f"engine error: {error_class}",
                    finish_reason=None, prompt_tokens=0, output_tokens=0)
-            for note_id, note_type, prompt in zip(chunk["note_id"], note_types, prompts)
+            for note_id, note_type, flag, prompt in zip(chunk["note_id"], note_types, flags, prompts)
         ]
     )
 
 
-def _note_row(settings: PartitionSettings, task: TaskInfo, note_id, note_type, input_truncated: bool) -> dict:
+def _note_row(settings: PartitionSettings, task: TaskInfo, note_id, note_type, flags: str, truncated: bool) -> dict:
     return _identity(settings, task) | dict(
-        row_type="note", note_id=note_id, note_type=note_type, input_truncated=input_truncated, notes=1
+        row_type="note", note_id=note_id, note_type=note_type, input_flags=flags, input_truncated=truncated, notes=1
     )
 
 

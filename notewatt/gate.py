@@ -1,0 +1,197 @@
+"""Targets and a baseline regression gate over a run's energy roll-up and quality metrics (pure Python)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+EnergyMetric = Literal["wh_per_1000_notes", "tokens_per_wh"]
+_EXACT_MAX_PAIRS = 2500  # exact Mann-Whitney distribution up to this many (current, baseline) pairs
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Targets(_Strict):
+    """Absolute targets; None: not checked."""
+
+    min_tokens_per_wh_p95: float | None = None  # run_rollup.tokens_per_wh_p95 (the partitions' p95) must be >= this
+    max_wh_per_1000_notes: float | None = None
+    min_f1_overall: float | None = None
+    min_json_valid_rate: float | None = None
+
+
+class Tolerances(_Strict):
+    """How much worse than a baseline run a run may be."""
+
+    max_energy_regression: float = Field(0.10, ge=0)  # relative worsening of the median partition
+    alpha: float = Field(0.05, gt=0, lt=1)  # one-sided Mann-Whitney significance level
+    max_f1_drop: float = Field(0.02, ge=0)  # absolute, on the 0-1 scale (0.02 = 2 points)
+    max_json_valid_rate_drop: float = Field(0.02, ge=0)  # absolute
+
+
+class GateConfig(_Strict):
+    targets: Targets = Field(default_factory=Targets)
+    tolerances: Tolerances = Field(default_factory=Tolerances)
+
+
+def load_gate_config(path: str | Path) -> GateConfig:
+    """`targets:` and `tolerances:` from a YAML file such as conf/targets.yaml."""
+    return GateConfig.model_validate(yaml.safe_load(Path(path).read_text()) or {})
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    observed: float | None
+    limit: float | None
+    detail: str
+
+
+def _value(mapping: Mapping, key: str) -> float | None:
+    """A reported number, or None when it is absent, null or NaN."""
+    value = mapping.get(key)
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def _bound(name: str, observed: float | None, limit: float, at_least: bool) -> Check:
+    if observed is None:
+        return Check(name, False, None, limit, "not reported")
+    passed = observed >= limit if at_least else observed <= limit
+    return Check(name, passed, observed, limit, f"{'>=' if at_least else '<='} {limit:g} required")
+
+
+def check_targets(rollup: Mapping, quality: Mapping, targets: Targets) -> list[Check]:
+    """One check per set target: `rollup` is a run_rollup row as a dict, `quality` the scoring metrics.
+    A target whose figure is missing (or NaN) fails."""
+    bounds = [
+        ("tokens_per_wh_p95", rollup, targets.min_tokens_per_wh_p95, True),
+        ("wh_per_1000_notes", rollup, targets.max_wh_per_1000_notes, False),
+        ("f1_overall", quality, targets.min_f1_overall, True),
+        ("json_valid_rate", quality, targets.min_json_valid_rate, True),
+    ]
+    return [
+        _bound(key, _value(source, key), limit, at_least)
+        for key, source, limit, at_least in bounds
+        if limit is not None
+    ]
+
+
+def _normal_sf(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def _exact_u_counts(m: int, n: int) -> list[int]:
+    """Arrangements of m vs n distinct values with U = 0..mn: the Gaussian binomial [m+n choose m]_q."""
+    counts = [1] + [0] * (m * n)
+    for k in range(1, m + 1):
+        for u in range(m * n, n + k - 1, -1):  # times (1 - q^(n+k))
+            counts[u] -= counts[u - n - k]
+        for u in range(k, m * n + 1):  # divided by (1 - q^k)
+            counts[u] += counts[u - k]
+    return counts
+
+
+def mann_whitney_greater(x: Sequence[float], y: Sequence[float]) -> float:
+    """One-sided p-value that `x` tends to be larger than `y` (Mann-Whitney U). Exact without ties and for
+    at most _EXACT_MAX_PAIRS pairs; otherwise the normal approximation with tie and continuity corrections."""
+    m, n = len(x), len(y)
+    u = sum((a > b) + 0.5 * (a == b) for a in x for b in y)
+    ties = [t for t in Counter([*x, *y]).values() if t > 1]
+    if not ties and m * n <= _EXACT_MAX_PAIRS:
+        counts = _exact_u_counts(m, n)
+        return sum(counts[int(u):]) / sum(counts)
+    total = m + n
+    variance = m * n / 12 * (total + 1 - sum(t**3 - t for t in ties) / (total * (total - 1)))
+    if variance == 0:
+        return 1.0
+    return _normal_sf((u - m * n / 2 - 0.5) / math.sqrt(variance))
+
+
+def _energy_check(current: Sequence[float], baseline: Sequence[float], metric: EnergyMetric, tol: Tolerances) -> Check:
+    name = f"{metric} vs baseline"
+    if not current or not baseline:
+        return Check(name, False, None, tol.max_energy_regression, "no partitions to compare")
+    sign = 1.0 if metric == "wh_per_1000_notes" else -1.0  # oriented so that larger is worse
+    cur, base = [sign * v for v in current], [sign * v for v in baseline]
+    base_median = statistics.median(base)
+    if base_median == 0:
+        return Check(name, False, None, tol.max_energy_regression, "baseline median is 0")
+    worse = (statistics.median(cur) - base_median) / abs(base_median)
+    medians = f"median {sign * statistics.median(cur):g} vs {sign * base_median:g}"
+    if worse <= tol.max_energy_regression:
+        return Check(name, True, worse, tol.max_energy_regression, f"{medians}: within tolerance")
+    if 1 / math.comb(len(cur) + len(base), len(cur)) > tol.alpha:
+        beyond = statistics.median(cur) > max(base)
+        verdict = "beyond" if beyond else "within"
+        return Check(name, not beyond, worse, tol.max_energy_regression,
+                     f"{medians}; too few partitions for a rank test ({len(cur)} vs {len(base)}): "
+                     f"{verdict} the baseline's worst partition {sign * max(base):g}")
+    p = mann_whitney_greater(cur, base)
+    return Check(name, p > tol.alpha, worse, tol.max_energy_regression,
+                 f"{medians}; Mann-Whitney one-sided p={p:.3g} (alpha {tol.alpha:g}, {len(cur)} vs {len(base)})")
+
+
+def _drop_check(key: str, current: Mapping, baseline: Mapping, max_drop: float) -> Check:
+    name = f"{key} vs baseline"
+    now, before = _value(current, key), _value(baseline, key)
+    if now is None or before is None:
+        return Check(name, False, None, max_drop, "not reported")
+    drop = before - now
+    return Check(name, drop <= max_drop, drop, max_drop, f"{now:.4f} vs {before:.4f} (drop <= {max_drop:g})")
+
+
+def check_against_baseline(
+    current_partitions: Sequence[float],
+    baseline_partitions: Sequence[float],
+    current_quality: Mapping,
+    baseline_quality: Mapping,
+    tolerances: Tolerances,
+    energy_metric: EnergyMetric = "wh_per_1000_notes",
+) -> list[Check]:
+    """Regression checks against a baseline run.
+
+    Energy (per-partition figures of `energy_metric`; for tokens_per_wh lower is worse) regresses only when
+    both hold:
+      1. the current median is worse than the baseline median by more than `max_energy_regression`
+         (relative), and
+      2. the shift is beyond noise: a one-sided Mann-Whitney U test gives p <= `alpha`; or, when the samples
+         are too small for any outcome to reach `alpha` (1 / C(m+n, m) > alpha, e.g. 2 vs 2 partitions),
+         the current median is worse than the baseline's worst partition.
+    Quality regresses when f1_overall or json_valid_rate drops by more than its absolute tolerance. Both
+    quality mappings must come from the same scoring mode (gold vs gold); a missing figure fails.
+    """
+    return [
+        _energy_check(current_partitions, baseline_partitions, energy_metric, tolerances),
+        _drop_check("f1_overall", current_quality, baseline_quality, tolerances.max_f1_drop),
+        _drop_check("json_valid_rate", current_quality, baseline_quality, tolerances.max_json_valid_rate_drop),
+    ]
+
+
+def gate_passed(checks: Sequence[Check]) -> bool:
+    """True when every check passed (also when there are none)."""
+    return all(c.passed for c in checks)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def gate_report(checks: Sequence[Check]) -> str:
+    """The checks as a plain-text table, then the verdict."""
+    rows = [("check", "result", "observed", "limit", "detail")] + [
+        (c.name, "pass" if c.passed else "FAIL", _number(c.observed), _number(c.limit), c.detail) for c in checks
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[4]]).rstrip() for row in rows]
+    return "\n".join([*lines, f"gate: {'PASSED' if gate_passed(checks) else 'FAILED'}"])

@@ -1,0 +1,115 @@
+"""The job on a real Spark standalone cluster (a master and two workers on loopback): executor-side imports,
+the model path, per-worker engines and shipped settings across processes; bad input quarantined and
+reconciled; a task that fails once and is retried, counted once; and no planted canary from the notes in
+any log, event log or MLflow record the job produced. No processes are left behind."""
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from notewatt.config import PROJECT_ROOT, OutputConfig
+from notewatt.tables import (
+    DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, PARTITION_ENERGY, QUARANTINE, RUN_ROLLUP, read_table,
+)
+from tests.standalone_cluster import LOOPBACK, StandaloneCluster
+from udfs.abstract_partition import FAIL_ONCE_ENV
+
+pytestmark = pytest.mark.integration
+CANARY = "CANARY-PHI-7f3a9"
+RETRIED_PARTITION = 1
+
+
+def corpus(path):
+    """Four good notes (two carrying the canary) and five bad records, each of another kind."""
+    good = [json.loads(line) for line in (PROJECT_ROOT / "data/sample_notes/notes.jsonl").read_text().splitlines()[:4]]
+    for note in good[::2]:
+        note["text"] += f"\nTranscriptionist reference: {CANARY}"
+    bad = [
+        json.dumps({"note_id": "bad-empty", "text": "   \n "}),
+        json.dumps({"note_id": good[1]["note_id"], "text": f"A second note under the same id. {CANARY}"}),
+        json.dumps({"note_id": "bad-control", "text": f"{CANARY} \u0001\u0002 garbled transfer"}),
+        json.dumps({"note_id": None, "text": f"No identifier on this one. {CANARY}"}),
+        '{"note_id": "bad-json", "text": "' + CANARY + " cut off mid-line",
+    ]
+    path.write_text("\n".join([*map(json.dumps, good), *bad]) + "\n")
+    return {n["note_id"] for n in good}
+
+
+@pytest.fixture(scope="module")
+def cluster_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cluster")
+    good_ids = corpus(tmp / "notes.jsonl")
+    cluster = StandaloneCluster(tmp / "cluster").start()
+    (tmp / "events").mkdir()
+    command = [
+        str(PROJECT_ROOT / ".venv/bin/spark-submit"), "--master", cluster.master_url,
+        "--conf", f"spark.driver.host={LOOPBACK}", "--conf", "spark.executor.cores=1", "--conf", "spark.cores.max=2",
+        "--conf", "spark.executor.memory=1g",
+        "--conf", f"spark.executorEnv.{FAIL_ONCE_ENV}={RETRIED_PARTITION}",
+        "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir={tmp / 'events'}",
+        str(PROJECT_ROOT / "jobs/abstract_notes.py"),
+        "--notes", str(tmp / "notes.jsonl"), "--output", str(tmp / "delta"), "--run-id", "cluster-run",
+        "engine.max_tokens=48", "spark.partitions=2", "engine.env.VLLM_CPU_KVCACHE_SPACE=1",
+        f"mlflow.tracking_uri=sqlite:///{tmp}/mlflow.db", f"mlflow.artifact_location={tmp}/artifacts",
+    ]
+    try:
+        with (tmp / "submit.out").open("w") as out, (tmp / "submit.err").open("w") as err:
+            result = subprocess.run(command, stdout=out, stderr=err, cwd=tmp, timeout=1200, env=cluster.env())
+        time.sleep(5)  # executors exit when the application ends
+        leftovers = [" ".join(p.cmdline()[:3]) for p in cluster.descendants()]
+    finally:
+        cluster.stop()
+    assert result.returncode == 0, (tmp / "submit.err").read_text()[-3000:]
+    return tmp, good_ids, leftovers, cluster
+
+
+@pytest.fixture(scope="module")
+def tables(spark, cluster_run):
+    tmp = cluster_run[0]
+    output = OutputConfig(path=str(tmp / "delta"))
+    names = (NOTE_ABSTRACTIONS, PARTITION_ENERGY, DEVICE_ENERGY, ENGINE_LOADS, QUARANTINE, RUN_ROLLUP)
+    return {name: read_table(spark, output, name).collect() for name in names}
+
+
+def test_every_good_note_once_despite_a_retried_task(cluster_run, tables):
+    _, good_ids, _, _ = cluster_run
+    notes = tables[NOTE_ABSTRACTIONS]
+    assert sorted(n.note_id for n in notes) == sorted(good_ids)
+    partitions = tables[PARTITION_ENERGY]
+    assert sorted(p.partition_id for p in partitions) == [0, 1]  # one energy row per partition
+    retried = next(p for p in partitions if p.partition_id == RETRIED_PARTITION)
+    assert retried.task_attempt >= 1  # the first attempt failed on purpose and Spark re-ran it
+    assert {n.task_attempt for n in notes if n.partition_id == RETRIED_PARTITION} == {retried.task_attempt}
+    assert len({p.executor_id for p in partitions} | {load.executor_id for load in tables[ENGINE_LOADS]}) >= 2
+
+
+def test_bad_records_are_quarantined_with_reasons_and_reconciled(tables):
+    reasons = sorted(q.reason for q in tables[QUARANTINE])
+    assert reasons == ["control_characters", "duplicate_note_id", "empty_text", "malformed_record", "missing_note_id"]
+    [rollup] = tables[RUN_ROLLUP]
+    assert rollup.notes_in == 9 and rollup.notes_quarantined == 5 and rollup.notes == 4
+    assert all(CANARY not in (q.description or "") for q in tables[QUARANTINE])
+
+
+def test_device_rows_cover_every_window(tables):
+    windows = {w.window_id for w in tables[PARTITION_ENERGY]} | {w.window_id for w in tables[ENGINE_LOADS]}
+    assert {d.window_id for d in tables[DEVICE_ENERGY]} == windows
+
+
+def test_no_canary_in_any_log_event_log_or_mlflow_record(cluster_run):
+    tmp = cluster_run[0]
+    produced = [tmp / "submit.out", tmp / "submit.err", tmp / "mlflow.db",
+                *(tmp / "cluster").rglob("*"), *(tmp / "events").rglob("*"), *(tmp / "artifacts").rglob("*")]
+    files = [p for p in produced if p.is_file()]
+    assert any(p.name == "stderr" for p in files)  # executor logs were collected
+    assert len(files) > 10
+    leaks = [str(p.relative_to(tmp)) for p in files if CANARY.encode() in p.read_bytes()]
+    assert leaks == []
+
+
+def test_no_processes_left_behind(cluster_run):
+    _, _, leftovers, cluster = cluster_run
+    assert leftovers == []  # executors and their Python workers ended with the application
+    assert all(p.poll() is not None for p in cluster.processes)

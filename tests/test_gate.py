@@ -1,0 +1,127 @@
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from notewatt.gate import (
+    GateConfig,
+    Targets,
+    Tolerances,
+    check_against_baseline,
+    check_targets,
+    gate_passed,
+    gate_report,
+    load_gate_config,
+    mann_whitney_greater,
+)
+
+TARGETS = Targets(min_tokens_per_wh_p95=5000, max_wh_per_1000_notes=50, min_f1_overall=0.03, min_json_valid_rate=0.25)
+ROLLUP = {"tokens_per_wh_p95": 11659.5, "wh_per_1000_notes": 24.7}
+QUALITY = {"f1_overall": 0.09, "json_valid_rate": 0.83}
+TOL = Tolerances()
+BASELINE = [20.0, 20.5, 19.5, 21.0, 19.8, 20.2]
+
+
+def by_name(checks):
+    return {c.name: c for c in checks}
+
+
+def test_run_meeting_every_target_passes():
+    checks = check_targets(ROLLUP, QUALITY, TARGETS)
+    assert [c.name for c in checks] == ["tokens_per_wh_p95", "wh_per_1000_notes", "f1_overall", "json_valid_rate"]
+    assert gate_passed(checks) and "gate: PASSED" in gate_report(checks)
+
+
+def test_figures_on_the_limit_pass():
+    on_limit = {"tokens_per_wh_p95": 5000.0, "wh_per_1000_notes": 50.0}
+    assert gate_passed(check_targets(on_limit, {"f1_overall": 0.03, "json_valid_rate": 0.25}, TARGETS))
+
+
+def test_energy_target_fails():
+    checks = by_name(check_targets({**ROLLUP, "wh_per_1000_notes": 61.0}, QUALITY, TARGETS))
+    assert not checks["wh_per_1000_notes"].passed and checks["wh_per_1000_notes"].observed == 61.0
+    assert checks["tokens_per_wh_p95"].passed
+    assert not gate_passed(list(checks.values()))
+
+
+def test_tokens_per_wh_p95_is_a_floor():
+    checks = by_name(check_targets({**ROLLUP, "tokens_per_wh_p95": 4999.0}, QUALITY, TARGETS))
+    assert not checks["tokens_per_wh_p95"].passed and checks["tokens_per_wh_p95"].limit == 5000
+
+
+def test_quality_target_fails_and_missing_figures_fail():
+    checks = by_name(check_targets(ROLLUP, {"f1_overall": 0.01, "json_valid_rate": math.nan}, TARGETS))
+    assert not checks["f1_overall"].passed and checks["f1_overall"].observed == 0.01
+    assert not checks["json_valid_rate"].passed and checks["json_valid_rate"].detail == "not reported"
+    report = gate_report(list(checks.values()))
+    assert "FAIL" in report and report.endswith("gate: FAILED")
+
+
+def test_unset_targets_are_not_checked():
+    assert [c.name for c in check_targets({}, QUALITY, Targets(min_f1_overall=0.05))] == ["f1_overall"]
+
+
+def test_baseline_noise_within_tolerance_passes():
+    current = [20.4, 20.0, 19.7, 20.6, 20.2, 20.1]
+    checks = check_against_baseline(current, BASELINE, QUALITY, {**QUALITY, "f1_overall": 0.10}, TOL)
+    assert gate_passed(checks)
+    energy = checks[0]
+    assert energy.observed == pytest.approx((20.15 - 20.1) / 20.1) and "within tolerance" in energy.detail
+
+
+def test_clearly_shifted_distribution_fails():
+    current = [26.0, 25.5, 27.0, 26.4, 25.8, 26.9]
+    energy = check_against_baseline(current, BASELINE, QUALITY, QUALITY, TOL)[0]
+    assert not energy.passed and energy.observed == pytest.approx((26.2 - 20.1) / 20.1)
+    assert "p=0.00108" in energy.detail  # 1 / C(12, 6): every current partition above every baseline one
+
+
+def test_large_median_shift_that_is_noise_passes():
+    baseline = [10, 11, 12, 28, 29, 30]
+    current = [10.5, 11.5, 25, 26, 29.5, 30.5]  # median 25.5 vs 20 (+27.5 %), but the samples overlap
+    energy = check_against_baseline(current, baseline, QUALITY, QUALITY, TOL)[0]
+    assert energy.passed and energy.observed == pytest.approx(0.275) and "p=0.409" in energy.detail
+
+
+def test_tokens_per_wh_regresses_downwards():
+    baseline = [11500.0, 11600.0, 11450.0, 11700.0]
+    current = [9000.0, 9100.0, 8900.0, 9050.0]
+    checks = check_against_baseline(current, baseline, QUALITY, QUALITY, TOL, energy_metric="tokens_per_wh")
+    assert not checks[0].passed and checks[0].observed == pytest.approx((11550 - 9025) / 11550)
+    assert check_against_baseline(baseline, current, QUALITY, QUALITY, TOL, energy_metric="tokens_per_wh")[0].passed
+
+
+def test_tiny_samples_compare_with_the_baseline_worst_partition():
+    shifted = check_against_baseline([25.0, 26.0], [20.0, 21.0], QUALITY, QUALITY, TOL)[0]
+    assert not shifted.passed and "too few partitions" in shifted.detail
+    spread = check_against_baseline([23.5, 23.5], [18.0, 24.0], QUALITY, QUALITY, TOL)[0]
+    assert spread.passed and spread.observed == pytest.approx(2.5 / 21)
+
+
+def test_quality_drop_beyond_tolerance_fails():
+    checks = by_name(check_against_baseline(BASELINE, BASELINE, {"f1_overall": 0.07, "json_valid_rate": 0.80},
+                                            {"f1_overall": 0.10, "json_valid_rate": 0.83}, TOL))
+    assert not checks["f1_overall vs baseline"].passed
+    assert checks["f1_overall vs baseline"].observed == pytest.approx(0.03)
+    assert not checks["json_valid_rate vs baseline"].passed
+    assert checks["wh_per_1000_notes vs baseline"].passed
+
+
+def test_no_partitions_fails():
+    assert not check_against_baseline([], BASELINE, QUALITY, QUALITY, TOL)[0].passed
+
+
+def test_mann_whitney_exact_and_approximate():
+    assert mann_whitney_greater([4, 5, 6], [1, 2, 3]) == pytest.approx(1 / 20)
+    assert mann_whitney_greater([5, 6, 7, 8], [1, 2, 3, 4]) == pytest.approx(1 / 70)
+    assert mann_whitney_greater([1, 2, 3], [4, 5, 6]) == 1.0
+    # ties -> normal approximation with tie and continuity corrections (scipy gives 0.000112242)
+    assert mann_whitney_greater(list(range(10, 40)), list(range(30))) == pytest.approx(0.000112242, rel=1e-5)
+    assert mann_whitney_greater([1, 1], [1, 1]) == 1.0
+
+
+def test_example_config_loads_and_is_strict():
+    config = load_gate_config("conf/targets.yaml")
+    assert config.targets.max_wh_per_1000_notes == 50 and config.tolerances.max_energy_regression == 0.10
+    with pytest.raises(ValidationError):
+        GateConfig.model_validate({"targets": {"max_wh_per_note": 1}})
