@@ -1,6 +1,6 @@
 # The two commands a newcomer needs:  make run   and   make test
 SHELL := /bin/bash
-.PHONY: setup run test unit clean
+.PHONY: setup run test unit test-airflow clean
 
 SETUP_STAMP := .venv/.notewatt-setup
 MODEL := models/smollm2-135m-instruct/config.json
@@ -23,6 +23,17 @@ test: setup
 
 unit: setup
 	$(ENV) python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+# The Airflow DAG's task graph, imported with Airflow in its own venv (Airflow's 150-odd packages stay out of
+# the project's environment; versions pinned here because Airflow's constraint files are not reachable).
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_PACKAGES := apache-airflow==3.3.2 apache-airflow-providers-apache-spark==6.3.4 \
+	apache-airflow-providers-databricks==7.23.0 "pytest>=8"
+UV := $(shell command -v uv || echo python3 -m uv)
+test-airflow:
+	[ -x $(AIRFLOW_VENV)/bin/python ] || $(UV) venv --quiet --python 3.11 $(AIRFLOW_VENV)
+	$(UV) pip install --quiet --python $(AIRFLOW_VENV)/bin/python $(AIRFLOW_PACKAGES)
+	PYTHONPATH=. NOTEWATT_REQUIRE_AIRFLOW=1 $(AIRFLOW_VENV)/bin/python -m pytest tests/test_deploy_configs.py -k airflow $(PYTEST_ARGS)
 
 clean:
 	rm -rf output mlflow.db spark-warehouse

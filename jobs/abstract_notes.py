@@ -21,11 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root
 from notewatt.cli import job_arguments, parse_job_config
 from notewatt.config import resolve_path
 from notewatt.corpus import read_notes
-from notewatt.note_checks import DEFAULT_MAX_CHARS, max_chars_for, reconcile, screen_notes
+from notewatt.gate import gate_passed, gate_report, load_gate_config
 from notewatt.impact import impact_factors
-from notewatt.quality import Quality, score_quality
 from notewatt.inference import one_attempt_per_partition, partition_settings, rows_of, run_inference
+from notewatt.note_checks import DEFAULT_MAX_CHARS, max_chars_for, reconcile, screen_notes
+from notewatt.quality import Quality, score_quality
 from notewatt.rollup import RunInfo, run_rollup, with_input_counts, with_note_energy, with_quality
+from notewatt.run_check import check_run
 from notewatt.spark_session import default_partitions, start_spark
 from notewatt.summary import print_summary
 from notewatt.tables import (
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
         name: write_run_rows(spark, frame, config.output, name, run_id, attempt) for name, frame in tables.items()
     }
     rollup_row = tables[RUN_ROLLUP].first().asDict()
+    checks = checks_for(spark, config, run_id)
     tracked = log_job_run(
         config,
         job_params(config, partitions, spark.sparkContext.master),
@@ -68,11 +71,24 @@ def main(argv: list[str] | None = None) -> dict:
         quality.metrics,
         tables[PARTITION_ENERGY].select("partition_id", "energy_j", "output_tokens").toPandas(),
         versions,
+        checks,
     )
     outputs.unpersist()
     screened.unpersist()
     print_summary(rollup_row, {name: table_location(config.output, name) for name in versions}, tracked)
-    return rollup_row | {"mlflow_run_id": tracked.run_id}
+    if checks:
+        print(gate_report(checks), flush=True)
+    if config.gate.fail_job and not gate_passed(checks):
+        raise SystemExit(1)
+    return rollup_row | {"mlflow_run_id": tracked.run_id, "gate_passed": gate_passed(checks)}
+
+
+def checks_for(spark, config, run_id: str) -> list:
+    """The run's checks against the configured targets (and baseline run), from the tables just written."""
+    if not config.gate.targets_file:
+        return []
+    gate = load_gate_config(resolve_path(config.gate.targets_file))
+    return check_run(spark, config.output, run_id, gate, config.gate.baseline_run_id)
 
 
 def result_tables(spark, config, rows, screened, run: RunInfo) -> tuple[dict, Quality]:

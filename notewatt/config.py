@@ -81,6 +81,14 @@ class QualityConfig(_Strict):
     reference_run_id: str | None = None  # agreement with this run's ok outputs instead of gold (same output tables)
 
 
+class GateSettings(_Strict):
+    """The run's own check against targets (and a baseline run), shown in its report and MLflow tags."""
+
+    targets_file: str | None = "conf/targets.yaml"  # null: no checks
+    baseline_run_id: str | None = None  # a NoteWatt run id in the same output tables
+    fail_job: bool = False  # exit non-zero when a check fails (jobs/check_run.py does the same on its own)
+
+
 class MlflowConfig(_Strict):
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "notewatt"
@@ -99,6 +107,7 @@ class JobConfig(_Strict):
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
     facility: FacilityConfig = Field(default_factory=FacilityConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    gate: GateSettings = Field(default_factory=GateSettings)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
 
     @property

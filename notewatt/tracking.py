@@ -11,8 +11,10 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 import mlflow  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from notewatt.charts import partition_energy_chart  # noqa: E402
+from notewatt.charts import close_figure, partition_energy_chart  # noqa: E402
 from notewatt.config import JobConfig, MlflowConfig, resolve_path  # noqa: E402
+from notewatt.gate import Check, gate_passed, gate_report  # noqa: E402
+from notewatt.report import run_report_html  # noqa: E402
 
 METRIC_COLUMNS = (
     "notes", "notes_ok", "prompt_tokens", "output_tokens", "energy_wh", "energy_above_idle_wh", "wh_per_1000_notes",
@@ -67,10 +69,11 @@ def job_params(config: JobConfig, partitions: int, spark_master: str) -> dict[st
 
 def log_job_run(
     config: JobConfig, params: dict, rollup: dict, quality: dict[str, float], partitions: pd.DataFrame,
-    table_versions: dict[str, int],
+    table_versions: dict[str, int], checks: list[Check],
 ) -> TrackedRun:
     """Log the run (nested under an active parent run, e.g. a variant comparison's); metrics are the roll-up's
-    numeric columns and the quality scores, tags say where the data, energy and quality reference came from."""
+    numeric columns and the quality scores, tags say where the data, energy and quality reference came from
+    and whether the run met its targets; artifacts include the HTML run report."""
     uri, experiment = use_experiment(config.mlflow)
     energy_kind = rollup["energy_status"]
     with mlflow.start_run(run_name=rollup["run_id"], nested=mlflow.active_run() is not None) as run:
@@ -83,6 +86,7 @@ def log_job_run(
                 "notewatt.energy_sources": rollup["energy_sources"],
                 "notewatt.carbon_intensity_source": rollup["carbon_intensity_source"] or "none",
                 "notewatt.quality_mode": rollup["quality_mode"],
+                "notewatt.gate": ("passed" if gate_passed(checks) else "failed") if checks else "not checked",
                 **{f"delta.{name}.version": str(v) for name, v in table_versions.items()},
             }
         )
@@ -90,8 +94,10 @@ def log_job_run(
         rollup_frame = pd.DataFrame([rollup])
         mlflow.log_text(rollup_frame.to_csv(index=False), "rollup/run_rollup.csv")
         mlflow.log_dict(rollup_frame.astype(str).iloc[0].to_dict(), "rollup/run_rollup.json")
-        mlflow.log_figure(
-            partition_energy_chart(partitions, f"{rollup['energy_sources']}, {energy_kind}"),
-            "charts/partition_energy.png",
-        )
+        chart = partition_energy_chart(partitions, f"{rollup['energy_sources']}, {energy_kind}")
+        mlflow.log_figure(chart, "charts/partition_energy.png")
+        close_figure(chart)
+        mlflow.log_text(run_report_html(rollup, partitions, checks), "report/run_report.html")
+        if checks:
+            mlflow.log_text(gate_report(checks), "report/gate.txt")
     return TrackedRun(experiment.experiment_id, run.info.run_id, uri)

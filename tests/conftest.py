@@ -1,5 +1,5 @@
-"""One Spark session (with Delta) shared by every test that needs Spark; it is also the session the
-integration test's job reuses, so the per-worker vLLM engines load once per test run."""
+"""One Spark session (with Delta) shared by every test that needs Spark, and one real job run shared by the
+integration tests; the job reuses that session, so the per-worker vLLM engines load once per test run."""
 
 import os
 
@@ -19,3 +19,25 @@ def spark():
     session = start_spark(config)
     yield session
     session.stop()
+
+
+JOB_NOTES = 4  # the first notes of the sample corpus that the shared job run abstracts
+
+
+@pytest.fixture(scope="session")
+def job_run(spark, tmp_path_factory):
+    """The real job over JOB_NOTES sample notes, once per test session: (its roll-up row, the OutputConfig of
+    its Delta tables, its MLflow tracking URI; experiment `notewatt`)."""
+    from jobs.abstract_notes import main
+    from notewatt.config import PROJECT_ROOT, OutputConfig
+
+    tmp = tmp_path_factory.mktemp("job")
+    lines = (PROJECT_ROOT / "data" / "sample_notes" / "notes.jsonl").read_text().splitlines()[:JOB_NOTES]
+    (tmp / "notes.jsonl").write_text("\n".join(lines) + "\n")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    rollup = main([
+        "--notes", str(tmp / "notes.jsonl"), "--output", str(tmp / "delta"), "--run-id", "it-run",
+        "engine.max_tokens=64", "spark.partitions=2", f"mlflow.tracking_uri={uri}",
+        f"mlflow.artifact_location={tmp}/artifacts", "facility.pue=1.25", "facility.grid_region=DEU",
+    ])
+    return rollup, OutputConfig(path=str(tmp / "delta")), uri

