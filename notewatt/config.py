@@ -20,6 +20,7 @@ class _Strict(BaseModel):
 class CorpusConfig(_Strict):
     path: str = "data/sample_notes/"
     format: Literal["auto", "jsonl", "parquet", "csv", "delta"] = "auto"
+    limit: int | None = Field(None, gt=0)  # read only the first N records (trials, comparisons on a sample)
 
 
 class OutputConfig(_Strict):
