@@ -25,6 +25,6 @@ def job_arguments(description: str) -> argparse.ArgumentParser:
 
 
 def parse_job_config(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> JobConfig:
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # options and key=value overrides in any order
     named = [f"{key}={json.dumps(getattr(args, opt))}" for opt, key in NAMED_OPTIONS.items() if getattr(args, opt) is not None]
     return load_config(args.config or [DEFAULT_PROFILE], [*named, *args.overrides])

@@ -50,3 +50,8 @@ def test_unknown_keys_and_variants_fail_loudly():
 def test_gpu_profile_is_valid():
     config = load_config([PROJECT_ROOT / "conf" / "gpu_cluster.yaml"])
     assert config.spark.conf["spark.task.resource.gpu.amount"] == "1"
+
+
+def test_options_and_overrides_mix_in_any_order():
+    config = parse_job_config(job_arguments("x"), ["corpus.limit=8", "--output", "/tmp/o", "engine.max_tokens=3"])
+    assert (config.corpus.limit, config.output.path, config.engine.max_tokens) == (8, "/tmp/o", 3)
