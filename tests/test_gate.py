@@ -122,6 +122,6 @@ def test_mann_whitney_exact_and_approximate():
 
 def test_example_config_loads_and_is_strict():
     config = load_gate_config("conf/targets.yaml")
-    assert config.targets.max_wh_per_1000_notes == 50 and config.tolerances.max_energy_regression == 0.10
+    assert config.targets.max_wh_per_1000_notes == 150 and config.tolerances.max_energy_regression == 0.10
     with pytest.raises(ValidationError):
         GateConfig.model_validate({"targets": {"max_wh_per_note": 1}})
