@@ -61,7 +61,8 @@ class VllmEngine:
             model=spec.model,
             dtype=spec.dtype,
             quantization=spec.quantization,
-            structured_outputs_config={"backend": spec.structured_outputs_backend},
+            # compact JSON: vLLM 0.32's xgrammar/guidance backends read this engine setting, not the request's
+            structured_outputs_config={"backend": spec.structured_outputs_backend, "disable_any_whitespace": True},
             **spec.engine_args,
         )
         self._tokenizer = self._llm.get_tokenizer()
@@ -84,7 +85,7 @@ class VllmEngine:
         params = SamplingParams(
             temperature=temperature,
             max_tokens=max_tokens,
-            structured_outputs=StructuredOutputsParams(json=schema, disable_any_whitespace=True),
+            structured_outputs=StructuredOutputsParams(json=schema),
         )
         outputs = self._llm.generate(prompts, params, use_tqdm=False)
         return [_generation(output) for output in outputs]
