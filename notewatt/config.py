@@ -117,6 +117,11 @@ class JobConfig(_Strict):
             raise ValueError(f"unknown variant {self.variant!r}; configured: {sorted(self.variants)}")
         return self.variants[self.variant]
 
+    @property
+    def engine_args(self) -> dict[str, Any]:
+        """The selected variant's LLM(...) arguments over the profile's (engine.engine_args)."""
+        return self.engine.engine_args | self.selected_variant.engine_args
+
 
 def deep_merge(base: dict, override: dict) -> dict:
     """Return `base` with `override` merged in; nested mappings merge, everything else replaces."""

@@ -25,7 +25,7 @@ def partition_settings(config: JobConfig, run_id: str) -> PartitionSettings:
         model=local_model if Path(local_model).exists() else variant.model,  # else a name vLLM resolves
         dtype=variant.dtype,
         quantization=variant.quantization,
-        engine_args=config.engine.engine_args | variant.engine_args,
+        engine_args=config.engine_args,
         structured_outputs_backend=config.engine.structured_outputs_backend,
         env=dict(config.engine.env),
     )

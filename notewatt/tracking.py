@@ -63,7 +63,7 @@ def job_params(config: JobConfig, partitions: int, spark_master: str) -> dict[st
         "structured_outputs_backend": config.engine.structured_outputs_backend,
         "partitions": partitions,
         "spark_master": spark_master,
-        **{f"engine_arg.{k}": v for k, v in (config.engine.engine_args | variant.engine_args).items()},
+        **{f"engine_arg.{k}": v for k, v in config.engine_args.items()},
     }
 
 
