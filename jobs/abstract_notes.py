@@ -3,8 +3,8 @@
     spark-submit jobs/abstract_notes.py [--config conf/local_cpu.yaml] [--notes PATH] [--output PATH]
                                         [--run-id ID] [--variant NAME] [key.path=value ...]
 
-notes -> screening (quarantine) -> prompts -> engine -> outputs + energy windows (on executors, udfs/)
-      -> Delta -> roll-up (+ quality) -> MLflow.
+notes -> screening (quarantine) -> routing (small/large variant) -> output reuse (cache, repeated notes)
+      -> prompts -> engine -> outputs + energy windows (on executors, udfs/) -> Delta -> roll-up (+ quality) -> MLflow.
 """
 
 from __future__ import annotations
@@ -23,18 +23,22 @@ from notewatt.config import resolve_path
 from notewatt.corpus import read_notes
 from notewatt.gate import gate_passed, gate_report, load_gate_config
 from notewatt.impact import impact_factors
-from notewatt.inference import one_attempt_per_partition, partition_settings, rows_of, run_inference
+from notewatt.inference import one_attempt_per_partition, partition_settings, rows_of, run_variants
 from notewatt.note_checks import DEFAULT_MAX_CHARS, max_chars_for, reconcile, screen_notes
+from notewatt.output_cache import look_up_outputs, update_cache, with_reused_notes
 from notewatt.quality import Quality, score_quality
-from notewatt.rollup import RunInfo, run_rollup, with_input_counts, with_note_energy, with_quality
+from notewatt.rollup import (
+    RunInfo, route_rollup, run_rollup, with_input_counts, with_note_energy, with_quality, with_route_quality,
+)
+from notewatt.routing import route_notes
 from notewatt.run_check import check_run
 from notewatt.spark_session import default_partitions, start_spark
 from notewatt.summary import print_summary
 from notewatt.tables import (
-    DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, NOTE_SCORES, PARTITION_ENERGY, QUARANTINE, RUN_ROLLUP,
-    contract_frame, table_location, write_run_rows,
+    DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, NOTE_SCORES, PARTITION_ENERGY, QUARANTINE, ROUTE_ROLLUP,
+    RUN_ROLLUP, contract_frame, table_location, write_run_rows,
 )
-from notewatt.tracking import job_params, log_job_run
+from notewatt.tracking import job_params, log_job_run, route_metrics
 from notewatt.window_energy import attribute_devices, with_window_energy
 
 log = logging.getLogger("notewatt.job")
@@ -46,30 +50,35 @@ def main(argv: list[str] | None = None) -> dict:
     impact = impact_factors(config.facility)  # a bad grid region fails here, before any inference
     spark = start_spark(config.spark)
     partitions = config.spark.partitions or default_partitions(spark)
-    settings = partition_settings(config, run_id)
-    log.info("run %s: variant %s, %d partitions", run_id, config.variant, partitions)
+    settings = {variant: partition_settings(config, run_id, variant) for variant in config.variants_in_use}
+    budget = settings[config.variant].prompt_budget_tokens
+    log.info("run %s: variants %s, %d partitions", run_id, ", ".join(settings), partitions)
 
     notes = read_notes(spark, resolve_path(config.corpus.path), config.corpus.format)
     screened = screen_notes(
         notes.limit(config.corpus.limit) if config.corpus.limit else notes, run_id,
-        max_chars_for(settings.prompt_budget_tokens) if settings.prompt_budget_tokens else DEFAULT_MAX_CHARS,
+        max_chars_for(budget) if budget else DEFAULT_MAX_CHARS,
     ).persist()
+    routed = route_notes(screened.clean, config.routing, config.variant)
+    reuse = look_up_outputs(spark, config, routed, settings) if config.cache.enabled else None
     started_at, clock = datetime.now(timezone.utc), time.monotonic()
-    outputs = run_inference(screened.clean, settings, partitions)
+    outputs = run_variants(reuse.to_generate if reuse else routed, settings, partitions, config.engine.sort_by_length)
     run = RunInfo(run_id, config.variant, config.selected_variant.model, started_at, time.monotonic() - clock, impact)
 
-    tables, quality = result_tables(spark, config, one_attempt_per_partition(outputs), screened, run)
+    tables, quality = result_tables(spark, config, one_attempt_per_partition(outputs), screened, reuse, run)
     attempt = int(started_at.timestamp() * 1000)  # a rerun of the run_id replaces; a repeated write is skipped
     versions = {
         name: write_run_rows(spark, frame, config.output, name, run_id, attempt) for name, frame in tables.items()
     }
+    if reuse:
+        update_cache(spark, config.output, config.cache.table, tables[NOTE_ABSTRACTIONS], reuse)
     rollup_row = tables[RUN_ROLLUP].first().asDict()
     checks = checks_for(spark, config, run_id)
     tracked = log_job_run(
         config,
         job_params(config, partitions, spark.sparkContext.master),
         rollup_row,
-        quality.metrics,
+        quality.metrics | route_metrics([r.asDict() for r in tables[ROUTE_ROLLUP].collect()]),
         tables[PARTITION_ENERGY].select("partition_id", "energy_j", "output_tokens").toPandas(),
         versions,
         checks,
@@ -92,18 +101,21 @@ def checks_for(spark, config, run_id: str) -> list:
     return check_run(spark, config.output, run_id, gate, config.gate.baseline_run_id)
 
 
-def result_tables(spark, config, rows, screened, run: RunInfo) -> tuple[dict, Quality]:
-    """The run's tables from its output rows: devices apportioned, windows and notes given energy,
-    quality scored, and a roll-up that reconciles notes in with notes abstracted and quarantined."""
+def result_tables(spark, config, rows, screened, reuse, run: RunInfo) -> tuple[dict, Quality]:
+    """The run's tables from its output rows: devices apportioned, windows and notes given energy, reused
+    notes added, quality scored, and roll-ups (the run's and per route) that reconcile notes in with notes
+    abstracted and quarantined."""
     device_rows = attribute_devices(rows_of(rows, "device"))
     partition_rows = with_window_energy(rows_of(rows, "partition"), device_rows)
     load_rows = with_window_energy(rows_of(rows, "engine_load"), device_rows)
-    note_rows = with_note_energy(rows_of(rows, "note"), partition_rows)
+    models = {v: config.variant_config(v).model for v in config.variants_in_use}
+    note_rows = with_reused_notes(with_note_energy(rows_of(rows, "note"), partition_rows), reuse, run.run_id, models)
     quality = score_quality(spark, note_rows, config, run.run_id)
     counts = screened.counts()
     reconcile(counts.notes_in, note_rows.count(), counts.quarantined)
     rollup = run_rollup(note_rows, partition_rows, load_rows, run)
     rollup = with_input_counts(with_quality(rollup, quality.mode, quality.metrics), counts.notes_in, counts.quarantined)
+    routes = with_route_quality(route_rollup(note_rows, partition_rows, run.run_id), route_f1(spark, config, note_rows, quality))
     tables = {
         NOTE_ABSTRACTIONS: contract_frame(note_rows, NOTE_ABSTRACTIONS),
         PARTITION_ENERGY: contract_frame(partition_rows, PARTITION_ENERGY),
@@ -111,9 +123,20 @@ def result_tables(spark, config, rows, screened, run: RunInfo) -> tuple[dict, Qu
         ENGINE_LOADS: contract_frame(load_rows, ENGINE_LOADS),
         QUARANTINE: screened.quarantine,
         RUN_ROLLUP: rollup,
+        ROUTE_ROLLUP: routes,
         **({NOTE_SCORES: quality.note_scores} if quality.note_scores is not None else {}),
     }
     return tables, quality
+
+
+def route_f1(spark, config, note_rows, quality: Quality) -> dict[str, float | None]:
+    """Each route's F1 (with one route, the run's own)."""
+    if len(config.variants_in_use) == 1:
+        return {config.variant: quality.metrics.get("f1_overall")}
+    return {
+        v: score_quality(spark, note_rows.where(note_rows.variant == v), config, "").metrics.get("f1_overall")
+        for v in config.variants_in_use
+    }
 
 
 if __name__ == "__main__":

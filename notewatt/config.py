@@ -46,7 +46,10 @@ class VariantConfig(_Strict):
 
 
 class EngineConfig(_Strict):
-    batch_size: int | None = None  # None: the whole Arrow batch
+    batch_size: int | None = Field(None, gt=0)  # notes per LLM.generate call; None: the whole Arrow batch
+    max_num_seqs: int | None = Field(None, gt=0)  # sequences vLLM decodes at once; None: vLLM's default
+    sort_by_length: bool = True  # sort each partition's notes by length, so a batch holds similar lengths
+    enable_prefix_caching: bool = True  # vLLM reuses the KV cache of the shared system prompt across notes
     max_tokens: int = 384
     temperature: float = 0.0
     structured_outputs_backend: Literal["xgrammar", "guidance"] = "xgrammar"
@@ -57,6 +60,30 @@ class EngineConfig(_Strict):
 class PromptConfig(_Strict):
     template: str = "conf/prompt.yaml"
     schema_file: str = "conf/abstraction_schema.json"
+
+
+class PreprocessConfig(_Strict):
+    """What the note becomes before prompting (udfs/preprocess.py)."""
+
+    drop_sections: list[str] = Field(default_factory=list)  # section headers left out of the prompt
+    chunk_long_notes: bool = True  # split a note over the context budget into chunks (else cut its tail)
+
+
+class CacheConfig(_Strict):
+    """Output reuse (notewatt/output_cache.py): a note whose normalised text, prompt, schema, variant and
+    generation settings were abstracted before gets that output back instead of generating."""
+
+    enabled: bool = False
+    table: str = "output_cache"  # a Delta table beside the run tables
+
+
+class RoutingConfig(_Strict):
+    """Small <-> large routing: notes the rule picks go to `small_variant`; all others to the job's variant."""
+
+    small_variant: str | None = None  # None: no routing
+    rule: Literal["length", "note_type"] = "length"
+    max_small_chars: int = Field(2000, gt=0)  # rule length: notes up to this many characters go small
+    small_note_types: list[str] = Field(default_factory=list)  # rule note_type: these note types go small
 
 
 class EnergyConfig(_Strict):
@@ -105,6 +132,9 @@ class JobConfig(_Strict):
     spark: SparkConfig = Field(default_factory=SparkConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     prompt: PromptConfig = Field(default_factory=PromptConfig)
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
     facility: FacilityConfig = Field(default_factory=FacilityConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
@@ -113,14 +143,29 @@ class JobConfig(_Strict):
 
     @property
     def selected_variant(self) -> VariantConfig:
-        if self.variant not in self.variants:
-            raise ValueError(f"unknown variant {self.variant!r}; configured: {sorted(self.variants)}")
-        return self.variants[self.variant]
+        return self.variant_config(self.variant)
+
+    def variant_config(self, name: str) -> VariantConfig:
+        if name not in self.variants:
+            raise ValueError(f"unknown variant {name!r}; configured: {sorted(self.variants)}")
+        return self.variants[name]
+
+    @property
+    def variants_in_use(self) -> list[str]:
+        """The job's variant, and the small tier first when routing is on."""
+        small = self.routing.small_variant
+        return [small, self.variant] if small and small != self.variant else [self.variant]
 
     @property
     def engine_args(self) -> dict[str, Any]:
-        """The selected variant's LLM(...) arguments over the profile's (engine.engine_args)."""
-        return self.engine.engine_args | self.selected_variant.engine_args
+        return self.engine_args_for(self.variant)
+
+    def engine_args_for(self, variant: str) -> dict[str, Any]:
+        """A variant's LLM(...) arguments over the profile's (engine.engine_args) and the engine switches."""
+        switches = {"enable_prefix_caching": self.engine.enable_prefix_caching}
+        if self.engine.max_num_seqs:
+            switches["max_num_seqs"] = self.engine.max_num_seqs
+        return switches | self.engine.engine_args | self.variant_config(variant).engine_args
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -153,7 +198,8 @@ def load_config(config_files: list[Path] | tuple = (), overrides: list[str] | tu
     for item in overrides:
         merged = deep_merge(merged, parse_override(item))
     config = JobConfig.model_validate(merged)
-    config.selected_variant  # fail early on an unknown variant
+    for name in config.variants_in_use:
+        config.variant_config(name)  # fail early on an unknown variant
     return config
 
 

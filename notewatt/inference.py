@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import partial
+from functools import partial, reduce
 from pathlib import Path
 
 import yaml
@@ -15,23 +15,26 @@ from pyspark.sql import functions as F
 from notewatt.config import JobConfig, resolve_path
 from udfs.abstract_partition import OUTPUT_SCHEMA, PartitionSettings, abstract_partition
 from udfs.engine import EngineSpec, EngineStartError
+from udfs.preprocess import Preprocessing, normalised_headers
 from udfs.prompts import PromptTemplate
 
 
-def partition_settings(config: JobConfig, run_id: str) -> PartitionSettings:
-    variant = config.selected_variant
+def partition_settings(config: JobConfig, run_id: str, variant_name: str | None = None) -> PartitionSettings:
+    """What the tasks of one variant need (the job's variant unless named: routing runs two)."""
+    variant_name = variant_name or config.variant
+    variant = config.variant_config(variant_name)
     local_model = resolve_path(variant.model)
     engine = EngineSpec(
         model=local_model if Path(local_model).exists() else variant.model,  # else a name vLLM resolves
         dtype=variant.dtype,
         quantization=variant.quantization,
-        engine_args=config.engine_args,
+        engine_args=config.engine_args_for(variant_name),
         structured_outputs_backend=config.engine.structured_outputs_backend,
         env=dict(config.engine.env),
     )
     return PartitionSettings(
         run_id=run_id,
-        variant=config.variant,
+        variant=variant_name,
         model=variant.model,
         engine=engine,
         template=PromptTemplate.from_mapping(yaml.safe_load(Path(resolve_path(config.prompt.template)).read_text())),
@@ -39,20 +42,27 @@ def partition_settings(config: JobConfig, run_id: str) -> PartitionSettings:
         max_tokens=config.engine.max_tokens,
         temperature=config.engine.temperature,
         batch_size=config.engine.batch_size,
+        preprocessing=Preprocessing(
+            normalised_headers(config.preprocess.drop_sections), config.preprocess.chunk_long_notes
+        ),
         sample_interval_s=config.energy.sample_interval_s,
         cpu_watts_per_core=config.energy.cpu_watts_per_core,
         dram_watts_per_gib=config.energy.dram_watts_per_gib,
     )
 
 
-def run_inference(notes: DataFrame, settings: PartitionSettings, partitions: int) -> DataFrame:
-    """Run the engine over every note exactly once; the result is persisted so each table reads it, not reruns it."""
+def run_inference(
+    notes: DataFrame, settings: PartitionSettings, partitions: int, sort_by_length: bool = True
+) -> DataFrame:
+    """Run the engine over every note exactly once; the result is persisted so each table reads it, not reruns it.
+    Sorted by length within each partition, a generate call's notes have similar lengths (less padding and
+    fewer stragglers in a batch)."""
     columns = [c for c in ("note_id", "text", "note_type", "input_flags") if c in notes.columns]
-    outputs = (
-        notes.select(*columns)
-        .repartition(partitions)
-        .mapInPandas(partial(abstract_partition, settings=settings), OUTPUT_SCHEMA)
-        .persist(StorageLevel.MEMORY_AND_DISK)
+    spread = notes.select(*columns).repartition(partitions)
+    if sort_by_length:
+        spread = spread.sortWithinPartitions(F.length("text"), "note_id")
+    outputs = spread.mapInPandas(partial(abstract_partition, settings=settings), OUTPUT_SCHEMA).persist(
+        StorageLevel.MEMORY_AND_DISK
     )
     try:
         outputs.groupBy("row_type").count().collect()  # materialize now: the inference stage
@@ -64,6 +74,18 @@ def run_inference(notes: DataFrame, settings: PartitionSettings, partitions: int
     return outputs
 
 
+def run_variants(
+    routed: DataFrame, settings: dict[str, PartitionSettings], partitions: int, sort_by_length: bool
+) -> DataFrame:
+    """Each variant's notes (the `variant` column routing set) through that variant's engines, one stage per
+    variant; a worker loads a variant's engine the first time it gets that variant's notes."""
+    outputs = [
+        run_inference(routed.where(F.col("variant") == name), variant, partitions, sort_by_length)
+        for name, variant in settings.items()
+    ]
+    return reduce(DataFrame.unionByName, outputs)
+
+
 def engine_start_failure(error_text: str) -> str | None:
     """The executor's engine-start message inside a Spark task failure, if that is what failed the job."""
     found = re.search(rf"{EngineStartError.__name__}: (.+)", error_text)
@@ -73,9 +95,10 @@ def engine_start_failure(error_text: str) -> str | None:
 def one_attempt_per_partition(outputs: DataFrame) -> DataFrame:
     """Rows of one task attempt per partition (the latest that reported its window), so a partition that
     Spark re-ran is never counted twice; engine loads belong to a worker, not a partition, and all stay."""
-    attempts = rows_of(outputs, "partition").groupBy("partition_id").agg(F.max("task_attempt").alias("task_attempt"))
+    key = ["variant", "partition_id"]  # routing runs a stage per variant, each with its own partition ids
+    attempts = rows_of(outputs, "partition").groupBy(*key).agg(F.max("task_attempt").alias("task_attempt"))
     is_load = F.coalesce(F.col("window") == "engine_load", F.lit(False))
-    return outputs.where(~is_load).join(attempts, ["partition_id", "task_attempt"], "left_semi").unionByName(
+    return outputs.where(~is_load).join(attempts, [*key, "task_attempt"], "left_semi").unionByName(
         outputs.where(is_load)
     )
 

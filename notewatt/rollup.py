@@ -30,13 +30,14 @@ def _tokens(frame: DataFrame) -> Column:
 def with_note_energy(notes: DataFrame, partitions: DataFrame) -> DataFrame:
     """Each note's share of its partition's energy, by its tokens (prompt + output); by count if no tokens."""
     shares = partitions.select(
+        "variant",
         "partition_id",
         F.col("energy_j").alias("partition_energy_j"),
         _tokens(partitions).alias("partition_tokens"),
         F.col("notes").alias("partition_notes"),
         F.col("energy_source"),
     )
-    joined = notes.drop("energy_j", "energy_source").join(shares, "partition_id", "left")
+    joined = notes.drop("energy_j", "energy_source").join(shares, ["variant", "partition_id"], "left")
     share = F.when(
         F.col("partition_tokens") > 0, F.col("partition_energy_j") * _tokens(joined) / F.col("partition_tokens")
     ).otherwise(F.col("partition_energy_j") / F.col("partition_notes"))
@@ -44,12 +45,45 @@ def with_note_energy(notes: DataFrame, partitions: DataFrame) -> DataFrame:
 
 
 def energy_status(sources: Column) -> Column:
-    """measured | partly_estimated | estimated, from the partitions' energy sources."""
+    """measured | partly_estimated | estimated, from the partitions' energy sources; no_inference when the
+    run had no partition to measure (every note reused)."""
     estimated = F.sum(sources.contains("estimate").cast("int"))
     return (
-        F.when(estimated == 0, "measured")
+        F.when(F.count(F.lit(1)) == 0, "no_inference")
+        .when(estimated == 0, "measured")
         .when(estimated == F.count(F.lit(1)), "estimated")
         .otherwise("partly_estimated")
+    )
+
+
+def _note_counts() -> list[Column]:
+    return [
+        F.count(F.lit(1)).alias("notes"),
+        F.sum(F.when(F.col("status") == "ok", 1).otherwise(0)).alias("notes_ok"),
+        F.sum("prompt_tokens").alias("prompt_tokens"),
+        F.sum("output_tokens").alias("output_tokens"),
+        F.sum(F.col("cache_hit").cast("int")).alias("notes_reused"),
+        F.coalesce(F.sum("reused_output_tokens"), F.lit(0)).alias("reused_output_tokens"),
+        F.sum("cached_prompt_tokens").alias("cached_prompt_tokens"),
+    ]
+
+
+def route_rollup(notes: DataFrame, partitions: DataFrame, run_id: str) -> DataFrame:
+    """One row per variant the run used (two when routing small <-> large): its notes, energy and efficiency."""
+    energy = partitions.groupBy("variant").agg(F.sum("energy_j").alias("energy_j"))
+    row = notes.groupBy("variant").agg(*_note_counts()).join(energy, "variant", "left")
+    energy_wh = F.coalesce(F.col("energy_j"), F.lit(0.0)) / J_PER_WH
+    return row.select(
+        F.lit(run_id).alias("run_id"),
+        "variant",
+        "notes",
+        "notes_ok",
+        "notes_reused",
+        "prompt_tokens",
+        "output_tokens",
+        energy_wh.alias("energy_wh"),
+        (energy_wh / F.col("notes") * 1000).alias("wh_per_1000_notes"),
+        F.try_divide("output_tokens", "energy_j").alias("output_tokens_per_joule"),
     )
 
 
@@ -57,7 +91,7 @@ def _energy(partitions: DataFrame) -> DataFrame:
     tokens_per_wh = F.col("output_tokens") / (F.col("energy_j") / J_PER_WH)
     all_above_idle = F.bool_and("above_idle_available")
     return partitions.agg(
-        F.sum("energy_j").alias("energy_j"),
+        F.coalesce(F.sum("energy_j"), F.lit(0.0)).alias("energy_j"),  # 0: every note was reused
         F.when(all_above_idle, F.sum("energy_above_idle_j") / J_PER_WH).alias("energy_above_idle_wh"),
         F.percentile(tokens_per_wh, 0.5).alias("tokens_per_wh_p50"),
         F.percentile(tokens_per_wh, 0.95).alias("tokens_per_wh_p95"),
@@ -89,12 +123,7 @@ def _impact(energy_wh: Column, notes: Column, impact: ImpactFactors) -> list[Col
 def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame, run: RunInfo) -> DataFrame:
     """One row: the run's totals, Wh per 1,000 notes, tokens per joule, the partition spread of tokens per
     Wh, whether the energy was measured, and the derived facility, carbon and cost figures."""
-    counts = notes.agg(
-        F.count(F.lit(1)).alias("notes"),
-        F.sum(F.when(F.col("status") == "ok", 1).otherwise(0)).alias("notes_ok"),
-        F.sum("prompt_tokens").alias("prompt_tokens"),
-        F.sum("output_tokens").alias("output_tokens"),
-    )
+    counts = notes.agg(*_note_counts())
     loads = engine_loads.agg((F.coalesce(F.sum("energy_j"), F.lit(0.0)) / J_PER_WH).alias("engine_load_wh"))
     row = counts.crossJoin(_energy(partitions)).crossJoin(loads)
     energy_wh = F.col("energy_j") / J_PER_WH
@@ -107,11 +136,18 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         "notes_ok",
         "prompt_tokens",
         "output_tokens",
+        "notes_reused",
+        F.try_divide("notes_reused", "notes").alias("cache_hit_rate"),
+        (F.col("reused_output_tokens") * F.try_divide("energy_j", "output_tokens") / J_PER_WH).alias(
+            "energy_avoided_wh"  # estimated: reused outputs' tokens at this run's own J per output token
+        ),
+        "cached_prompt_tokens",
+        F.try_divide("cached_prompt_tokens", "prompt_tokens").alias("prefix_cache_hit_rate"),
         energy_wh.alias("energy_wh"),
         "energy_above_idle_wh",
         (energy_wh / F.col("notes") * 1000).alias("wh_per_1000_notes"),
-        (F.col("output_tokens") / F.col("energy_j")).alias("output_tokens_per_joule"),
-        ((F.col("prompt_tokens") + F.col("output_tokens")) / F.col("energy_j")).alias("total_tokens_per_joule"),
+        F.try_divide("output_tokens", "energy_j").alias("output_tokens_per_joule"),
+        F.try_divide(F.col("prompt_tokens") + F.col("output_tokens"), "energy_j").alias("total_tokens_per_joule"),
         "tokens_per_wh_p50",
         "tokens_per_wh_p95",
         F.lit(run.duration_s).alias("duration_s"),
@@ -135,6 +171,12 @@ def with_quality(rollup: DataFrame, mode: str, metrics: dict[str, float]) -> Dat
         F.lit(metrics.get("f1_overall")).cast("double").alias("f1_overall"),
         F.lit(metrics.get("json_valid_rate")).cast("double").alias("json_valid_rate"),
     )
+
+
+def with_route_quality(routes: DataFrame, f1_by_variant: dict[str, float | None]) -> DataFrame:
+    """Per-route rows with each route's F1 (null where the route's notes were not scored)."""
+    f1 = F.coalesce(*[F.when(F.col("variant") == v, F.lit(f)) for v, f in f1_by_variant.items()], F.lit(None))
+    return routes.withColumn("f1_overall", f1.cast("double"))
 
 
 def with_input_counts(rollup: DataFrame, notes_in: int, quarantined: int) -> DataFrame:

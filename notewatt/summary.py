@@ -9,7 +9,19 @@ ENERGY_KIND = {
     "measured": "measured",
     "partly_estimated": "PARTLY ESTIMATED (some partitions had no NVML/RAPL)",
     "estimated": "ESTIMATED (no NVML/RAPL: CPU time x watts per core + memory x watts per GiB)",
+    "no_inference": "none spent on inference: every note was reused",
 }
+
+
+def _num(value: float | None, fmt: str = ".3f") -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def _reuse(rollup: dict) -> str:
+    """Output reuse and vLLM's prefix cache in one line; avoided energy is an estimate at the run's J/token."""
+    return (f"  reused outputs         {rollup['notes_reused']} notes ({_num(100 * rollup['cache_hit_rate'], '.1f')} %), "
+            f"~{_num(rollup['energy_avoided_wh'], '.4f')} Wh avoided (estimated); "
+            f"prefix cache {_num(100 * (rollup['prefix_cache_hit_rate'] or 0), '.1f')} % of prompt tokens")
 
 
 def _derived(rollup: dict) -> list[str]:
@@ -44,8 +56,9 @@ def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun) -> s
         f"  Wh per 1,000 notes     {rollup['wh_per_1000_notes']:.3f}",
         *_derived(rollup),
         _quality(rollup),
-        f"  output tokens / J      {rollup['output_tokens_per_joule']:.3f}",
-        f"  total tokens / J       {rollup['total_tokens_per_joule']:.3f}",
+        _reuse(rollup),
+        f"  output tokens / J      {_num(rollup['output_tokens_per_joule'])}",
+        f"  total tokens / J       {_num(rollup['total_tokens_per_joule'])}",
         f"  notes / s              {rollup['notes_per_s']:.3f}  ({rollup['duration_s']:.1f} s; "
         f"engine loads {rollup['engine_load_wh']:.4f} Wh, not charged to notes)",
         "  Delta tables:",

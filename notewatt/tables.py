@@ -15,6 +15,7 @@ NOTE_SCORES = "note_scores"
 QUARANTINE = "quarantine"
 VARIANT_COMPARISONS = "variant_comparisons"
 RUN_ROLLUP = "run_rollup"
+ROUTE_ROLLUP = "route_rollup"
 
 
 def table_location(output: OutputConfig, name: str) -> str:
@@ -24,7 +25,7 @@ def table_location(output: OutputConfig, name: str) -> str:
     return f"{resolve_path(output.path).rstrip('/')}/{name}"
 
 
-def _exists(spark: SparkSession, output: OutputConfig, location: str) -> bool:
+def table_exists(spark: SparkSession, output: OutputConfig, location: str) -> bool:
     from delta.tables import DeltaTable
 
     if output.uses_catalog:
@@ -46,7 +47,7 @@ def write_run_rows(
         .option("txnAppId", f"notewatt:{run_id}:{name}")
         .option("txnVersion", attempt)
     )
-    if _exists(spark, output, location):
+    if table_exists(spark, output, location):
         writer = writer.mode("overwrite").option("replaceWhere", f"{key} = '{run_id}'")
     else:
         writer = writer.mode("append")
@@ -78,11 +79,12 @@ COLUMNS = {
     NOTE_ABSTRACTIONS: (
         "run_id", "note_id", "partition_id", "task_attempt", "variant", "model", "status", "abstraction",
         "prompt_tokens", "output_tokens", "finish_reason", "energy_j", "energy_source",
-        "note_type", "detail", "input_truncated", "input_flags",
+        "note_type", "detail", "input_truncated", "input_flags", "cached_prompt_tokens", "chunks", "sections_dropped",
+        "cache_hit", "reused_output_tokens",
     ),
     PARTITION_ENERGY: (
         "run_id", "partition_id", "task_attempt", "window_id", "host", "executor_id", "pid", "device", "device_name",
-        "notes", "prompt_tokens", "output_tokens", *WINDOW_ENERGY, "variant", "model",
+        "notes", "prompt_tokens", "output_tokens", "cached_prompt_tokens", *WINDOW_ENERGY, "variant", "model",
     ),
     ENGINE_LOADS: (
         "run_id", "window_id", "host", "executor_id", "pid", "variant", "model", "device", "device_name",

@@ -20,7 +20,8 @@ METRIC_COLUMNS = (
     "notes", "notes_ok", "prompt_tokens", "output_tokens", "energy_wh", "energy_above_idle_wh", "wh_per_1000_notes",
     "output_tokens_per_joule", "total_tokens_per_joule", "tokens_per_wh_p50", "tokens_per_wh_p95",
     "duration_s", "notes_per_s", "engine_load_wh", "inference_s", "partitions", "partial_partitions",
-    "shared_device_partitions", "notes_in", "notes_quarantined", "facility_wh_per_1000_notes", "gco2e_per_1000_notes", "cost_per_1000_notes", "pue",
+    "shared_device_partitions", "notes_reused", "cache_hit_rate", "energy_avoided_wh", "cached_prompt_tokens",
+    "prefix_cache_hit_rate", "notes_in", "notes_quarantined", "facility_wh_per_1000_notes", "gco2e_per_1000_notes", "cost_per_1000_notes", "pue",
 )
 
 
@@ -58,12 +59,27 @@ def job_params(config: JobConfig, partitions: int, spark_master: str) -> dict[st
         "quantization": variant.quantization or "none",
         "engine": "vllm",
         "batch_size": config.engine.batch_size or "arrow_batch",
+        "sort_by_length": config.engine.sort_by_length,
+        "drop_sections": ",".join(config.preprocess.drop_sections) or "none",
+        "chunk_long_notes": config.preprocess.chunk_long_notes,
+        "output_cache": config.cache.enabled,
+        "routing": f"{config.routing.rule}:{config.routing.small_variant}" if config.routing.small_variant else "none",
         "max_tokens": config.engine.max_tokens,
         "temperature": config.engine.temperature,
         "structured_outputs_backend": config.engine.structured_outputs_backend,
         "partitions": partitions,
         "spark_master": spark_master,
         **{f"engine_arg.{k}": v for k, v in config.engine_args.items()},
+    }
+
+
+ROUTE_METRICS = ("notes", "wh_per_1000_notes", "output_tokens_per_joule", "f1_overall")
+
+
+def route_metrics(routes: list[dict]) -> dict[str, float]:
+    """Per-route figures as MLflow metrics, e.g. route.<variant>.wh_per_1000_notes."""
+    return {
+        f"route.{r['variant']}.{name}": float(r[name]) for r in routes for name in ROUTE_METRICS if r[name] is not None
     }
 
 

@@ -17,8 +17,9 @@ class FakeEngine:
 
     max_model_len = 2048
 
-    def __init__(self, output: str = VALID_OUTPUT, finish_reason: str = "stop", fail: bool = False):
+    def __init__(self, output: str = VALID_OUTPUT, finish_reason: str = "stop", fail: bool = False, outputs=None):
         self.output, self.finish_reason, self.fail = output, finish_reason, fail
+        self.outputs = outputs  # a function prompt -> output, where the answer depends on the prompt
         self.calls: list[list[str]] = []
 
     def render(self, messages):
@@ -31,7 +32,10 @@ class FakeEngine:
         self.calls.append(list(prompts))
         if self.fail:
             raise RuntimeError("engine exploded")
-        return [Generation(self.output, self.count_tokens(p), 7, self.finish_reason) for p in prompts]
+        return [
+            Generation(self.outputs(p) if self.outputs else self.output, self.count_tokens(p), 7, self.finish_reason, 3)
+            for p in prompts
+        ]
 
     def close(self):
         self.closed = True

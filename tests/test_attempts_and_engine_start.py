@@ -22,10 +22,17 @@ def test_rows_of_a_superseded_attempt_are_dropped_but_engine_loads_stay(spark):
         dict(row_type="partition", partition_id=1, task_attempt=0, window="partition"),
         dict(row_type="engine_load", partition_id=0, task_attempt=0, window="engine_load"),
     ]
+    rows = [r | dict(variant="large") for r in rows] + [  # routing: the small variant's stage has a partition 0 too
+        dict(row_type="note", partition_id=0, task_attempt=0, note_id="c", variant="small"),
+        dict(row_type="partition", partition_id=0, task_attempt=0, window="partition", variant="small"),
+    ]
     frame = spark.createDataFrame(output_frame(rows), schema=partition.OUTPUT_SCHEMA)
-    kept = sorted((r.row_type, r.partition_id, r.task_attempt) for r in one_attempt_per_partition(frame).collect())
-    assert kept == [("device", 0, 1), ("engine_load", 0, 0), ("note", 0, 1), ("note", 1, 0),
-                    ("partition", 0, 1), ("partition", 1, 0)]
+    kept = sorted(
+        (r.variant, r.row_type, r.partition_id, r.task_attempt) for r in one_attempt_per_partition(frame).collect()
+    )
+    assert kept == [("large", "device", 0, 1), ("large", "engine_load", 0, 0), ("large", "note", 0, 1),
+                    ("large", "note", 1, 0), ("large", "partition", 0, 1), ("large", "partition", 1, 0),
+                    ("small", "note", 0, 0), ("small", "partition", 0, 0)]
 
 
 def test_the_fail_once_hook_fires_only_on_the_first_attempt_of_its_partition(monkeypatch):

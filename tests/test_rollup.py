@@ -3,10 +3,11 @@ from datetime import datetime, timezone
 import pytest
 
 from notewatt.impact import ImpactFactors
-from notewatt.rollup import J_PER_WH, RunInfo, run_rollup, with_note_energy
+from notewatt.rollup import J_PER_WH, RunInfo, route_rollup, run_rollup, with_note_energy, with_route_quality
 
-NOTE_COLS = "partition_id int, note_id string, status string, prompt_tokens long, output_tokens long"
-PART_COLS = ("partition_id int, energy_j double, energy_source string, start_ts double, end_ts double, "
+NOTE_COLS = ("partition_id int, note_id string, status string, prompt_tokens long, output_tokens long, "
+             "variant string, cache_hit boolean, reused_output_tokens long, cached_prompt_tokens long")
+PART_COLS = ("variant string, partition_id int, energy_j double, energy_source string, start_ts double, end_ts double, "
              "notes long, prompt_tokens long, output_tokens long, energy_above_idle_j double, "
              "above_idle_available boolean, partial boolean, shared_device boolean")
 IMPACT = ImpactFactors(pue=1.2, carbon_intensity_g_per_kwh=400.0, carbon_intensity_source="config",
@@ -16,11 +17,12 @@ IMPACT = ImpactFactors(pue=1.2, carbon_intensity_g_per_kwh=400.0, carbon_intensi
 @pytest.fixture
 def frames(spark):
     notes = spark.createDataFrame(
-        [(0, "a", "ok", 10, 30), (0, "b", "ok", 30, 30), (1, "c", "truncated", 20, 80)], NOTE_COLS
+        [(0, "a", "ok", 10, 30, "v", False, 0, 5), (0, "b", "ok", 30, 30, "v", False, 0, 5),
+         (1, "c", "truncated", 20, 80, "v", False, 0, 0)], NOTE_COLS
     )
     partitions = spark.createDataFrame(
-        [(0, 100.0, "nvml_counter", 0.0, 10.0, 2, 40, 60, 60.0, True, False, True),
-         (1, 300.0, "estimate", 2.0, 14.0, 1, 20, 80, None, False, True, False)],
+        [("v", 0, 100.0, "nvml_counter", 0.0, 10.0, 2, 40, 60, 60.0, True, False, True),
+         ("v", 1, 300.0, "estimate", 2.0, 14.0, 1, 20, 80, None, False, True, False)],
         PART_COLS,
     )
     loads = spark.createDataFrame([(50.0,)], "energy_j double")
@@ -50,6 +52,46 @@ def test_rollup_arithmetic(frames):
     assert (row["partial_partitions"], row["shared_device_partitions"]) == (1, 1)
     assert row["engine_load_wh"] == pytest.approx(50 / J_PER_WH)
     assert row["notes_per_s"] == pytest.approx(3 / 20) and row["inference_s"] == pytest.approx(14.0)
+    assert (row["notes_reused"], row["cache_hit_rate"], row["energy_avoided_wh"]) == (0, 0.0, 0.0)
+    assert row["prefix_cache_hit_rate"] == pytest.approx(10 / 60)
+
+
+def test_reused_notes_cost_nothing_and_the_avoided_energy_is_estimated_at_the_runs_rate(frames, spark):
+    notes, partitions, loads = frames
+    reused = spark.createDataFrame([(None, "d", "ok", 0, 0, "v", True, 70, 0)], NOTE_COLS)
+    run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=20.0, impact=IMPACT)
+    row = run_rollup(notes.unionByName(reused), partitions, loads, run).first().asDict()
+    assert (row["notes"], row["notes_reused"], row["cache_hit_rate"]) == (4, 1, 0.25)
+    assert row["energy_wh"] == pytest.approx(400 / J_PER_WH)  # unchanged: the reused note generated nothing
+    assert row["wh_per_1000_notes"] == pytest.approx(400 / J_PER_WH / 4 * 1000)
+    assert row["energy_avoided_wh"] == pytest.approx(70 * (400 / 140) / J_PER_WH)
+
+
+def test_a_run_where_every_note_was_reused_has_no_inference_energy(frames, spark):
+    _, partitions, loads = frames
+    notes = spark.createDataFrame([(None, "d", "ok", 0, 0, "v", True, 70, 0)], NOTE_COLS)
+    run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=2.0, impact=IMPACT)
+    row = run_rollup(notes, partitions.limit(0), loads.limit(0), run).first().asDict()
+    assert (row["energy_status"], row["energy_wh"], row["wh_per_1000_notes"]) == ("no_inference", 0.0, 0.0)
+    assert row["output_tokens_per_joule"] is None and row["energy_avoided_wh"] is None
+
+
+def test_route_rollup_gives_each_variant_its_own_energy_and_notes(spark):
+    notes = spark.createDataFrame(
+        [(0, "a", "ok", 10, 30, "small", False, 0, 0), (0, "b", "ok", 30, 50, "large", False, 0, 0),
+         (1, "c", "ok", 30, 50, "large", False, 0, 0)], NOTE_COLS
+    )
+    partitions = spark.createDataFrame(
+        [("small", 0, 36.0, "estimate", 0.0, 1.0, 1, 10, 30, None, False, False, False),
+         ("large", 0, 72.0, "estimate", 0.0, 1.0, 1, 30, 50, None, False, False, False),
+         ("large", 1, 72.0, "estimate", 0.0, 1.0, 1, 30, 50, None, False, False, False)], PART_COLS
+    )
+    rows = with_route_quality(route_rollup(notes, partitions, "r"), {"small": 0.5, "large": 0.75})
+    by_route = {r.variant: r for r in rows.collect()}
+    assert by_route["small"].wh_per_1000_notes == pytest.approx(36 / J_PER_WH * 1000)
+    assert by_route["large"].wh_per_1000_notes == pytest.approx(144 / J_PER_WH / 2 * 1000)
+    assert by_route["large"].output_tokens_per_joule == pytest.approx(100 / 144)
+    assert (by_route["small"].f1_overall, by_route["large"].f1_overall) == (0.5, 0.75)
 
 
 def test_derived_impact_figures_per_1000_notes(frames):
@@ -66,9 +108,9 @@ def test_derived_impact_figures_per_1000_notes(frames):
 @pytest.mark.parametrize("sources, status", [(["nvml_counter", "rapl"], "measured"), (["estimate"], "estimated")])
 def test_energy_status(spark, sources, status):
     partitions = spark.createDataFrame(
-        [(i, 10.0, s, 0.0, 1.0, 1, 1, 1, 5.0, True, False, False) for i, s in enumerate(sources)], PART_COLS
+        [("v", i, 10.0, s, 0.0, 1.0, 1, 1, 1, 5.0, True, False, False) for i, s in enumerate(sources)], PART_COLS
     )
-    notes = spark.createDataFrame([(0, "a", "ok", 1, 1)], NOTE_COLS)
+    notes = spark.createDataFrame([(0, "a", "ok", 1, 1, "v", False, 0, 0)], NOTE_COLS)
     loads = spark.createDataFrame([(1.0,)], "energy_j double")
     no_impact = ImpactFactors(1.0, None, None, None, "USD")
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=1.0, impact=no_impact)

@@ -21,12 +21,13 @@ from typing import Iterator
 
 import pandas as pd
 
-from udfs.abstraction import ERROR, AbstractionValidator
+from udfs.abstraction import ERROR, AbstractionValidator, combine_chunks
 from udfs.energy import DeviceMeasurement, EnergyMonitor, Measurement, idle_power_w
-from udfs.engine import Engine, EngineSpec, EngineStartError, VllmEngine
+from udfs.engine import Engine, EngineSpec, EngineStartError, Generation, VllmEngine
 from udfs.gpu_binding import bind_task_gpus, bound_addresses
 from udfs.meters import Meter, meters_for_task
-from udfs.prompts import PromptTemplate, fit_prompt
+from udfs.preprocess import NotePrompts, Preprocessing, note_prompts
+from udfs.prompts import PromptTemplate
 from udfs.task_info import TaskInfo, current_task
 
 log = logging.getLogger("notewatt.partition")
@@ -36,7 +37,7 @@ OUTPUT_SCHEMA = """
     partition_id int, task_attempt int, host string, executor_id string, pid int,
     note_id string, note_type string, status string, abstraction string, detail string,
     input_truncated boolean, input_flags string, finish_reason string,
-    notes long, prompt_tokens long, output_tokens long,
+    notes long, prompt_tokens long, output_tokens long, cached_prompt_tokens long, chunks int, sections_dropped int,
     device string, device_name string, energy_source string,
     start_ts double, end_ts double, duration_s double, energy_j double,
     avg_power_w double, peak_power_w double, idle_power_w double,
@@ -65,6 +66,7 @@ class PartitionSettings:
     max_tokens: int
     temperature: float
     batch_size: int | None
+    preprocessing: Preprocessing
     sample_interval_s: float
     cpu_watts_per_core: float
     dram_watts_per_gib: float
@@ -149,7 +151,7 @@ def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSetti
     monitor = EnergyMonitor(meters, settings.sample_interval_s, loaded.idle_power_w)
     if not loaded.load_reported:
         loaded.load_reported = True
-        yield measurement_frame("engine_load", loaded.load, settings, task, notes=0, prompt_tokens=0, output_tokens=0)
+        yield measurement_frame("engine_load", loaded.load, settings, task, **dict.fromkeys(TOKEN_COUNTS, 0))
     yield from abstract_batches(chain([first], batches), settings, loaded.engine, monitor, task)
 
 
@@ -163,21 +165,23 @@ def abstract_batches(
     """Run every note through the engine inside one energy window; yield note rows, then the partition row."""
     validator = AbstractionValidator(settings.schema)
     window = monitor.begin()
-    started, notes, prompt_tokens, output_tokens = time.monotonic(), 0, 0, 0
+    started, totals = time.monotonic(), dict.fromkeys(TOKEN_COUNTS, 0)
     for batch in batches:
         for chunk in split_batch(batch, settings.batch_size):
             rows = abstract_chunk(chunk, settings, engine, validator, task)
             fail_once_for_tests(task)
-            notes += len(rows)
-            prompt_tokens += int(rows["prompt_tokens"].sum())
-            output_tokens += int(rows["output_tokens"].sum())
+            for name in TOKEN_COUNTS:
+                totals[name] += int(rows[name].sum())
             log.info(
                 "partition %d attempt %d: %d notes done, %.1f s elapsed",
-                task.partition_id, task.task_attempt, notes, time.monotonic() - started,
+                task.partition_id, task.task_attempt, totals["notes"], time.monotonic() - started,
             )
             yield rows
     measurement = monitor.end(window)
-    yield measurement_frame("partition", measurement, settings, task, notes, prompt_tokens, output_tokens)
+    yield measurement_frame("partition", measurement, settings, task, **totals)
+
+
+TOKEN_COUNTS = ("notes", "prompt_tokens", "output_tokens", "cached_prompt_tokens")
 
 
 FAIL_ONCE_ENV = "NOTEWATT_TEST_FAIL_ONCE_PARTITION"
@@ -199,46 +203,56 @@ def split_batch(batch: pd.DataFrame, size: int | None) -> Iterator[pd.DataFrame]
 def abstract_chunk(
     chunk: pd.DataFrame, settings: PartitionSettings, engine: Engine, validator: AbstractionValidator, task: TaskInfo
 ) -> pd.DataFrame:
-    """One engine call: prompts for the chunk's notes, schema-guided generation, validation."""
+    """One engine call: each note's prompts (one per chunk of a long note), schema-guided generation,
+    validation, and a note's chunk results merged into one row."""
     note_types = chunk["note_type"] if "note_type" in chunk else [None] * len(chunk)
     flags = [",".join(f) if f is not None else "" for f in chunk.get("input_flags", [None] * len(chunk))]
     budget = engine.max_model_len - settings.max_tokens
-    prompts = [
-        fit_prompt(settings.template, str(text), note_type, engine.render, engine.count_tokens, budget)
+    notes = [
+        note_prompts(settings.template, str(text), note_type, engine.render, engine.count_tokens, budget,
+                     settings.preprocessing)
         for text, note_type in zip(chunk["text"], note_types)
+    ]
+    identities = [
+        _note_row(settings, task, note_id, note_type, flag, note)
+        for note_id, note_type, flag, note in zip(chunk["note_id"], note_types, flags, notes)
     ]
     try:
         generations = engine.generate(
-            [p.text for p in prompts], settings.max_tokens, settings.temperature, settings.schema
+            [p for note in notes for p in note.prompts], settings.max_tokens, settings.temperature, settings.schema
         )
     except Exception as exc:  # the batch's notes are marked, the partition goes on
         log.error("engine failed on a batch of %d notes in partition %d: %s", len(chunk), task.partition_id, type(exc).__name__)
-        return _error_rows(chunk, note_types, flags, prompts, settings, task, type(exc).__name__)
+        error = dict(status=ERROR, abstraction=None, detail=f"engine error: {type(exc).__name__}", finish_reason=None,
+                     prompt_tokens=0, output_tokens=0, cached_prompt_tokens=0)
+        return output_frame([identity | error for identity in identities])
+    per_note = iter(generations)
     rows = []
-    for note_id, note_type, flag, prompt, gen in zip(chunk["note_id"], note_types, flags, prompts, generations):
-        checked = validator.validate(gen.text, gen.finish_reason, prompt.input_truncated)
-        rows.append(
-            _note_row(settings, task, note_id, note_type, flag, prompt.input_truncated)
-            | dict(status=checked.status, abstraction=checked.abstraction, detail=checked.detail,
-                   finish_reason=gen.finish_reason, prompt_tokens=gen.prompt_tokens, output_tokens=gen.output_tokens)
+    for identity, note in zip(identities, notes):
+        gens = [next(per_note) for _ in note.prompts]
+        checked = combine_chunks(
+            [validator.validate(g.text, g.finish_reason, note.input_truncated) for g in gens], settings.schema
         )
+        rows.append(identity | dict(status=checked.status, abstraction=checked.abstraction, detail=checked.detail)
+                    | _token_counts(gens))
     return output_frame(rows)
 
 
-def _error_rows(chunk, note_types, flags, prompts, settings, task, error_class: str) -> pd.DataFrame:
-    return output_frame(
-        [
-            _note_row(settings, task, note_id, note_type, flag, prompt.input_truncated)
-            | dict(status=ERROR, abstraction=None, detail=f"engine error: {error_class}",
-                   finish_reason=None, prompt_tokens=0, output_tokens=0)
-            for note_id, note_type, flag, prompt in zip(chunk["note_id"], note_types, flags, prompts)
-        ]
+def _token_counts(gens: list[Generation]) -> dict:
+    """A note's generation figures summed over its chunks; `length` if any chunk hit max_tokens."""
+    reasons = [g.finish_reason for g in gens]
+    return dict(
+        finish_reason="length" if "length" in reasons else reasons[-1],
+        prompt_tokens=sum(g.prompt_tokens for g in gens),
+        output_tokens=sum(g.output_tokens for g in gens),
+        cached_prompt_tokens=sum(g.cached_prompt_tokens for g in gens),
     )
 
 
-def _note_row(settings: PartitionSettings, task: TaskInfo, note_id, note_type, flags: str, truncated: bool) -> dict:
+def _note_row(settings: PartitionSettings, task: TaskInfo, note_id, note_type, flags: str, note: NotePrompts) -> dict:
     return _identity(settings, task) | dict(
-        row_type="note", note_id=note_id, note_type=note_type, input_flags=flags, input_truncated=truncated, notes=1
+        row_type="note", note_id=note_id, note_type=note_type, input_flags=flags, notes=1,
+        input_truncated=note.input_truncated, chunks=len(note.prompts), sections_dropped=note.sections_dropped,
     )
 
 
@@ -251,12 +265,12 @@ def _identity(settings: PartitionSettings, task: TaskInfo) -> dict:
 
 
 def measurement_frame(
-    window: str, m: Measurement, settings: PartitionSettings, task: TaskInfo,
-    notes: int, prompt_tokens: int, output_tokens: int,
+    window: str, m: Measurement, settings: PartitionSettings, task: TaskInfo, **counts: int
 ) -> pd.DataFrame:
-    """An energy window (a partition's, or the engine load's): its summary row, then one row per device."""
-    common = _identity(settings, task) | dict(
-        window=window, window_id=uuid.uuid4().hex, notes=notes, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+    """An energy window (a partition's, or the engine load's) with its note and token `counts`: its summary
+    row, then one row per device."""
+    common = _identity(settings, task) | counts | dict(
+        window=window, window_id=uuid.uuid4().hex,
         start_ts=m.start_ts, end_ts=m.end_ts, duration_s=m.duration_s, sample_interval_s=m.sample_interval_s,
         partial=m.partial, partial_reason=m.partial_reason,
     )

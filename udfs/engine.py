@@ -30,6 +30,7 @@ class Generation:
     prompt_tokens: int
     output_tokens: int
     finish_reason: str | None
+    cached_prompt_tokens: int = 0  # prompt tokens served from vLLM's prefix cache
 
 
 class Engine(Protocol):
@@ -98,4 +99,5 @@ def _generation(output) -> Generation:
         prompt_tokens=len(output.prompt_token_ids or []),
         output_tokens=len(completion.token_ids),
         finish_reason=completion.finish_reason,
+        cached_prompt_tokens=output.num_cached_tokens or 0,
     )

@@ -1,0 +1,55 @@
+"""A note -> its prompt(s): sections the abstraction does not need left out, and a note over the context
+budget split into chunks (each its own prompt; their outputs are merged back in udfs/chunk_merge.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from udfs.prompts import PromptTemplate, fit_prompt
+from udfs.sections import chunk_sections, drop_sections, normalise_header, split_sections
+
+CHUNK_MARGIN_TOKENS = 16  # chunk token counts are summed per piece: leave room for joins and the template
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    drop_sections: frozenset[str] = frozenset()  # normalised section headers
+    chunk_long_notes: bool = True
+
+
+@dataclass(frozen=True)
+class NotePrompts:
+    prompts: list[str]  # one per chunk, as the engine receives them
+    input_truncated: bool  # some text was cut to fit (only when chunking is off, or a chunk still overflowed)
+    sections_dropped: int
+
+
+def note_prompts(
+    template: PromptTemplate,
+    text: str,
+    note_type: str | None,
+    render: Callable[[list[dict[str, str]]], str],
+    count_tokens: Callable[[str], int],
+    max_prompt_tokens: int,
+    preprocessing: Preprocessing,
+) -> NotePrompts:
+    """The note's prompts within `max_prompt_tokens` each."""
+    sections = split_sections(text)
+    kept = drop_sections(sections, preprocessing.drop_sections) if preprocessing.drop_sections else sections
+    dropped = len(sections) - len(kept)
+    body = "".join(s.text for s in kept)
+    fit = lambda part: fit_prompt(template, part, note_type, render, count_tokens, max_prompt_tokens)  # noqa: E731
+    whole = fit(body)
+    if not (whole.input_truncated and preprocessing.chunk_long_notes):
+        return NotePrompts([whole.text], whole.input_truncated, dropped)
+    overhead = count_tokens(render(template.messages("", note_type)))
+    chunks = chunk_sections(kept, max_prompt_tokens - overhead - CHUNK_MARGIN_TOKENS, count_tokens)
+    fitted = [fit(chunk) for chunk in chunks]
+    return NotePrompts([p.text for p in fitted], any(p.input_truncated for p in fitted), dropped)
+
+
+def normalised_headers(headers: list[str]) -> frozenset[str]:
+    """Configured section names in the form split_sections gives them (upper case, single spaces, no colon)."""
+    return frozenset(normalise_header(h) for h in headers)
+
