@@ -20,9 +20,11 @@ from notewatt.tables import read_table, table_exists, table_location
 from udfs.abstract_partition import PartitionSettings
 
 REUSED_SOURCE = "reused (no inference)"
-CACHE_COLUMNS = (
-    "cache_key", "variant", "model", "status", "abstraction", "finish_reason", "output_tokens", "run_id", "note_id",
+CACHE_SCHEMA = (
+    "cache_key string, variant string, model string, status string, abstraction string, finish_reason string, "
+    "output_tokens long, run_id string, note_id string"
 )
+CACHE_COLUMNS = tuple(field.split()[0] for field in CACHE_SCHEMA.split(", "))
 
 
 def generation_context(settings: PartitionSettings) -> str:
@@ -66,23 +68,22 @@ class ReusePlan:
 
 
 def plan_reuse(keyed: DataFrame, cached: DataFrame | None) -> ReusePlan:
-    """Split keyed notes into those to generate, cache hits, and in-run repeats of a generated note."""
-    if cached is not None:
-        outputs = cached.select(
-            "cache_key", "status", "abstraction", "finish_reason",
-            F.col("output_tokens").alias("reused_output_tokens"), F.col("run_id").alias("reused_from_run"),
-        ).dropDuplicates(["cache_key"])
-        from_cache = keyed.drop("text").join(outputs, "cache_key")
-        misses = keyed.join(outputs.select("cache_key"), "cache_key", "left_anti")
-    else:
-        from_cache, misses = None, keyed
+    """Split keyed notes into those to generate, cache hits, and in-run repeats of a generated note
+    (`cached`: the cache table, None before its first run)."""
+    if cached is None:
+        cached = keyed.sparkSession.createDataFrame([], CACHE_SCHEMA)
+    outputs = cached.select(
+        "cache_key", "status", "abstraction", "finish_reason",
+        F.col("output_tokens").alias("reused_output_tokens"), F.col("run_id").alias("reused_from_run"),
+    ).dropDuplicates(["cache_key"])
+    misses = keyed.join(outputs.select("cache_key"), "cache_key", "left_anti")
     first = Window.partitionBy("cache_key").orderBy("note_id")
     ranked = misses.withColumn("_rank", F.row_number().over(first)).withColumn(
         "reused_from_note", F.first("note_id").over(first)
     )
     return ReusePlan(
         to_generate=ranked.where(F.col("_rank") == 1).drop("_rank", "reused_from_note"),
-        from_cache=from_cache if from_cache is not None else keyed.drop("text").limit(0),
+        from_cache=keyed.drop("text").join(outputs, "cache_key"),
         duplicates=ranked.where(F.col("_rank") > 1).drop("_rank", "text"),
     )
 

@@ -66,6 +66,14 @@ def test_only_one_note_per_uncached_key_is_generated(plan):
     assert (hit.note_id, hit.abstraction, hit.reused_output_tokens, hit.reused_from_run) == ("c", '{"cached": true}', 55, "run-0")
 
 
+def test_before_the_cache_exists_repeats_are_still_generated_once(spark):
+    notes = spark.createDataFrame([("a", "same", "x", "v"), ("b", "same ", "x", "v")], NOTES)
+    plan = plan_reuse(with_cache_keys(notes, {"v": "ctx"}), None)
+    assert [r.note_id for r in plan.to_generate.collect()] == ["a"]
+    assert plan.from_cache.count() == 0 and "reused_from_run" in plan.from_cache.columns
+    assert [r.note_id for r in plan.duplicates.collect()] == ["b"]
+
+
 def generated_rows(spark):
     return spark.createDataFrame(
         [("r1", "a", "x", "v", "m", 0, "ok", '{"fresh": 1}', None, "stop", 100, 40, 20, 3.5, "estimate"),
