@@ -70,15 +70,16 @@ def main(argv: list[str] | None = None) -> dict:
     versions = {
         name: write_run_rows(spark, frame, config.output, name, run_id, attempt) for name, frame in tables.items()
     }
-    if reuse:
-        update_cache(spark, config.output, config.cache.table, tables[NOTE_ABSTRACTIONS], reuse)
     rollup_row = tables[RUN_ROLLUP].first().asDict()
+    route_rows = [r.asDict() for r in tables[ROUTE_ROLLUP].collect()]
+    if reuse:  # after everything that reads the reuse plan: it was looked up in the cache before this run
+        update_cache(spark, config.output, config.cache.table, tables[NOTE_ABSTRACTIONS], reuse)
     checks = checks_for(spark, config, run_id)
     tracked = log_job_run(
         config,
         job_params(config, partitions, spark.sparkContext.master),
         rollup_row,
-        quality.metrics | route_metrics([r.asDict() for r in tables[ROUTE_ROLLUP].collect()]),
+        quality.metrics | route_metrics(route_rows),
         tables[PARTITION_ENERGY].select("partition_id", "energy_j", "output_tokens").toPandas(),
         versions,
         checks,

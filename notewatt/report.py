@@ -22,6 +22,9 @@ STATUS = {  # energy_status -> (label, css class, what it means)
     "estimated": ("ESTIMATED", "estimated",
                   "No partition had an NVML or RAPL reading: every energy figure in this report is an estimate, "
                   "not a measurement."),
+    "no_inference": ("NO INFERENCE", "measured",
+                     "Every note's output was reused (output cache): the run generated nothing and spent no "
+                     "inference energy."),
 }
 SOURCES = {
     "nvml_counter": "measured: delta of the NVIDIA NVML energy counter on the GPUs Spark assigned to the task",
@@ -160,7 +163,7 @@ def _sources(rollup: dict) -> str:
     _, _, meaning = STATUS[rollup["energy_status"]]
     items = "".join(
         f"<li><code>{escape(s)}</code>: {escape(SOURCES.get(s, 'unknown source'))}</li>"
-        for s in rollup["energy_sources"].split(",")
+        for s in rollup["energy_sources"].split(",") if s
     )
     return (
         f"<p>{meaning}</p><ul>{items}</ul>"
