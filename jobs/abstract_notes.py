@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from notewatt.rollup import (
     RunInfo, route_rollup, run_rollup, with_input_counts, with_note_energy, with_quality, with_route_quality,
 )
 from notewatt.routing import route_notes
-from notewatt.run_check import check_run
+from notewatt.run_check import check_run, partition_wh_per_1000_notes
 from notewatt.spark_session import default_partitions, start_spark
 from notewatt.summary import print_summary
 from notewatt.tables import (
@@ -66,15 +67,12 @@ def main(argv: list[str] | None = None) -> dict:
     run = RunInfo(run_id, config.variant, config.selected_variant.model, started_at, time.monotonic() - clock, impact)
 
     tables, quality = result_tables(spark, config, one_attempt_per_partition(outputs), screened, reuse, run)
-    attempt = int(started_at.timestamp() * 1000)  # a rerun of the run_id replaces; a repeated write is skipped
-    versions = {
-        name: write_run_rows(spark, frame, config.output, name, run_id, attempt) for name, frame in tables.items()
-    }
+    versions = write_tables(spark, config.output, tables, run_id, attempt=int(started_at.timestamp() * 1000))
     rollup_row = tables[RUN_ROLLUP].first().asDict()
     route_rows = [r.asDict() for r in tables[ROUTE_ROLLUP].collect()]
     if reuse:  # after everything that reads the reuse plan: it was looked up in the cache before this run
         update_cache(spark, config.output, config.cache.table, tables[NOTE_ABSTRACTIONS], reuse)
-    checks = checks_for(spark, config, run_id)
+    checks = checks_for(spark, config, run_id, (rollup_row, partition_wh_per_1000_notes(tables[PARTITION_ENERGY])))
     tracked = log_job_run(
         config,
         job_params(config, partitions, spark.sparkContext.master),
@@ -84,8 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         versions,
         checks,
     )
-    outputs.unpersist()
-    screened.unpersist()
+    spark.catalog.clearCache()  # the run's persisted frames
     print_summary(rollup_row, {name: table_location(config.output, name) for name in versions}, tracked)
     if checks:
         print(gate_report(checks), flush=True)
@@ -94,23 +91,35 @@ def main(argv: list[str] | None = None) -> dict:
     return rollup_row | {"mlflow_run_id": tracked.run_id, "gate_passed": gate_passed(checks)}
 
 
-def checks_for(spark, config, run_id: str) -> list:
-    """The run's checks against the configured targets (and baseline run), from the tables just written."""
+def write_tables(spark, output, tables: dict, run_id: str, attempt: int) -> dict[str, int]:
+    """Write the run's tables concurrently (each is its own Delta commit; most are small, so the commits'
+    fixed costs dominate); returns each table's new version. A rerun of the run_id replaces its rows."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {name: pool.submit(write_run_rows, spark, frame, output, name, run_id, attempt)
+                   for name, frame in tables.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def checks_for(spark, config, run_id: str, figures: tuple[dict, list[float]]) -> list:
+    """The run's checks against the configured targets (and baseline run), from its roll-up row and
+    partition figures."""
     if not config.gate.targets_file:
         return []
     gate = load_gate_config(resolve_path(config.gate.targets_file))
-    return check_run(spark, config.output, run_id, gate, config.gate.baseline_run_id)
+    return check_run(spark, config.output, run_id, gate, config.gate.baseline_run_id, figures)
 
 
 def result_tables(spark, config, rows, screened, reuse, run: RunInfo) -> tuple[dict, Quality]:
     """The run's tables from its output rows: devices apportioned, windows and notes given energy, reused
     notes added, quality scored, and roll-ups (the run's and per route) that reconcile notes in with notes
     abstracted and quarantined."""
-    device_rows = attribute_devices(rows_of(rows, "device"))
-    partition_rows = with_window_energy(rows_of(rows, "partition"), device_rows)
+    device_rows = attribute_devices(rows_of(rows, "device")).persist()  # each frame below is read by several tables
+    partition_rows = with_window_energy(rows_of(rows, "partition"), device_rows).persist()
     load_rows = with_window_energy(rows_of(rows, "engine_load"), device_rows)
     models = {v: config.variant_config(v).model for v in config.variants_in_use}
-    note_rows = with_reused_notes(with_note_energy(rows_of(rows, "note"), partition_rows), reuse, run.run_id, models)
+    note_rows = with_reused_notes(
+        with_note_energy(rows_of(rows, "note"), partition_rows), reuse, run.run_id, models
+    ).persist()
     quality = score_quality(spark, note_rows, config, run.run_id)
     counts = screened.counts()
     reconcile(counts.notes_in, note_rows.count(), counts.quarantined)

@@ -7,7 +7,7 @@ run-to-run noise is judged on distributions rather than on one mean (notewatt/ga
 
 from __future__ import annotations
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from notewatt.config import OutputConfig
@@ -21,20 +21,25 @@ def run_figures(spark: SparkSession, output: OutputConfig, run_id: str) -> tuple
     rollups = read_table(spark, output, RUN_ROLLUP).where(F.col("run_id") == run_id).collect()
     if not rollups:
         raise ValueError(f"run {run_id!r} has no row in {RUN_ROLLUP}")
-    partitions = (
-        read_table(spark, output, PARTITION_ENERGY)
-        .where((F.col("run_id") == run_id) & (F.col("notes") > 0))
-        .select((F.col("energy_j") / J_PER_WH / F.col("notes") * 1000).alias("wh_per_1000_notes"))
-        .collect()
+    partitions = read_table(spark, output, PARTITION_ENERGY).where(F.col("run_id") == run_id)
+    return rollups[0].asDict(), partition_wh_per_1000_notes(partitions)
+
+
+def partition_wh_per_1000_notes(partitions: DataFrame) -> list[float]:
+    """Each partition's Wh per 1,000 notes (partitions with notes), from partition_energy rows."""
+    rows = partitions.where(F.col("notes") > 0).select(
+        (F.col("energy_j") / J_PER_WH / F.col("notes") * 1000).alias("wh_per_1000_notes")
     )
-    return rollups[0].asDict(), [r.wh_per_1000_notes for r in partitions]
+    return [r.wh_per_1000_notes for r in rows.collect()]
 
 
 def check_run(
-    spark: SparkSession, output: OutputConfig, run_id: str, gate: GateConfig, baseline_run_id: str | None = None
+    spark: SparkSession, output: OutputConfig, run_id: str, gate: GateConfig, baseline_run_id: str | None = None,
+    figures: tuple[dict, list[float]] | None = None,
 ) -> list[Check]:
-    """The run's target checks, plus regression checks against the baseline run when one is given."""
-    rollup, partitions = run_figures(spark, output, run_id)
+    """The run's target checks, plus regression checks against the baseline run when one is given.
+    `figures` (its roll-up row and partition figures) spares the job reading back what it has just written."""
+    rollup, partitions = figures or run_figures(spark, output, run_id)
     checks = check_targets(rollup, rollup, gate.targets)
     if baseline_run_id:
         baseline, baseline_partitions = run_figures(spark, output, baseline_run_id)
