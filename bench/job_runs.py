@@ -197,3 +197,15 @@ def _event_lines(app_dir: Path) -> list[str]:
             else part.read_bytes()
         lines += [line for line in raw.decode(errors="replace").splitlines() if line.startswith("{")]
     return lines
+
+
+def job_breakdown(job: dict) -> dict:
+    """A job run's wall time in consecutive parts (seconds): process start to main() (JVM, imports);
+    main() to the inference stage (session, corpus, screening); the stage: engine load, the inference
+    window(s), the rest (Python workers, shuffles); after the stage (tables, quality, checks, MLflow, exit)."""
+    stage = job["inference_stage_s"]
+    before_stage = job["main_s"] - stage - (job["after_inference_s"] - job["post_main_s"])
+    load = max(job["engine_load_s"]) if job["engine_load_s"] else 0.0
+    return {"to_main": job["startup_s"], "main_to_stage": before_stage, "engine_load": load,
+            "windows": job["steady_s"], "stage_other": stage - load - job["steady_s"],
+            "after_stage": job["after_inference_s"]}

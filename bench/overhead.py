@@ -13,7 +13,8 @@ and the per-repeat ratios (b)/(a). Also the job's energy (the roll-up's; on a ma
 CPU+DRAM ESTIMATE) as Wh per 1,000 notes and output tokens per joule, with its energy source.
 
     python bench/overhead.py [--notes 256] [--repeats 3] [--max-tokens 384] [--master local[1]]
-                             [--config conf/local_cpu.yaml] [--variant NAME] [--submit-conf k=v ...]
+                             [--config conf/local_cpu.yaml] [--variant NAME] [--override key.path=value ...]
+                             [--submit-conf k=v ...] [--candidate-conf k=v ...]
                              [--reference-j-per-token 0.12] [--json overhead.json]
 """
 
@@ -23,7 +24,7 @@ import argparse
 import statistics
 import time
 
-from job_runs import fmt, make_corpus, run_bare, run_job, spread, write_json
+from job_runs import fmt, job_breakdown, make_corpus, run_bare, run_job, spread, write_json
 
 FIGURES = ("end_to_end_s", "steady_s", "e2e_notes_per_s", "steady_notes_per_s", "e2e_output_tok_per_s",
            "steady_output_tok_per_s")
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--config", action="append", default=[], help="job profile(s), as the job's --config")
     parser.add_argument("--variant", help="model variant of the config (both sides)")
     parser.add_argument("--submit-conf", action="append", default=[], help="spark-submit --conf for the job")
+    parser.add_argument("--override", action="append", default=[], help="key.path=value for both sides")
     parser.add_argument("--job-override", action="append", default=[], help="key=value for the job only")
     parser.add_argument("--candidate-conf", action="append", default=[],
                         help="spark-submit --conf of a candidate fix: adds arm (c), the job with it, after (b)")
@@ -47,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     corpus = make_corpus(args.notes)
-    shared = [f"variant={args.variant}"] if args.variant else []
+    shared = ([f"variant={args.variant}"] if args.variant else []) + args.override
     stamp = time.strftime("%Y%m%d-%H%M%S")
     runs = []
     for r in range(args.repeats):  # a, b, a, b, ...
@@ -97,6 +99,15 @@ def main() -> None:
         print(f"{k} | " + " | ".join(cells))
     print(f"\njob energy ({', '.join(energy['energy_sources'])}): Wh per 1,000 notes "
           f"{fmt(energy['wh_per_1000_notes'])}, output tokens per joule {fmt(energy['output_tokens_per_joule'])}")
+    arms = [("job", "b")] + ([("candidate", "c")] if args.candidate_conf else [])
+    print("\njob wall time by part, s (median (min–max)); bare (a): engine load "
+          f"{fmt(spread([run['bare']['engine_load_s'] for run in runs]), 1)}, generate "
+          f"{fmt(spread([run['bare']['generate_s'] for run in runs]), 1)}")
+    print("arm | " + " | ".join(job_breakdown(runs[0]["job"])))
+    print("--- | " + " | ".join("---" for _ in job_breakdown(runs[0]["job"])))
+    for side, name in arms:
+        parts = [job_breakdown(run[side]) for run in runs]
+        print(f"({name}) | " + " | ".join(fmt(spread([p[k] for p in parts]), 1) for k in parts[0]))
     if args.reference_j_per_token:
         j_per_token = 1 / statistics.median(j["output_tokens_per_joule"] for j in jobs)
         print(f"J per output token: this run {j_per_token:.4f} vs reference {args.reference_j_per_token:.4f} "
