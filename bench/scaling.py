@@ -7,7 +7,8 @@ NVML or RAPL this is the job's CPU+DRAM ESTIMATE) and notes/s, steady (over the 
 start to last window end) and end-to-end (process start to exit). Prints median (min-max) per size and master.
 
     python bench/scaling.py [--sizes 64 256 1024] [--masters local[1] local[2]] [--repeats 3] [--max-tokens 64]
-                            [--config conf/local_cpu.yaml] [--variant NAME] [--json scaling.json]
+                            [--config conf/local_cpu.yaml] [--variant NAME] [--override key.path=value ...]
+                            [--submit-conf k=v ...] [--json scaling.json]
 """
 
 from __future__ import annotations
@@ -34,11 +35,12 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--config", action="append", default=[])
     parser.add_argument("--variant")
+    parser.add_argument("--override", action="append", default=[], help="key.path=value for every run")
     parser.add_argument("--submit-conf", action="append", default=[], help="spark-submit --conf for every run")
     parser.add_argument("--json", default="scaling.json", help="file name under bench/results/")
     args = parser.parse_args()
 
-    extra = [f"variant={args.variant}"] if args.variant else []
+    extra = ([f"variant={args.variant}"] if args.variant else []) + args.override
     stamp = time.strftime("%Y%m%d-%H%M%S")
     runs = []
     for r in range(args.repeats):
