@@ -146,8 +146,9 @@ def write_json(name: str, report: dict) -> Path:
 
 
 def eventlog_phases(eventlog_dir: Path, after: float, window_end: float | None = None) -> dict:
-    """Where a job's driver time went, from its Spark event log (spark.eventLog.enabled=true): each SQL
-    execution's wall time and task count, grouped by call site, and the same after the inference window."""
+    """Where a job's driver time went, from its Spark event log (spark.eventLog.enabled=true): the wall time
+    and tasks of each top-level SQL execution (nested ones, e.g. a write's own scans, count in their parent),
+    grouped by call site, and the same totals for those that started after `window_end` (epoch s)."""
     apps = [p for p in Path(eventlog_dir).glob("eventlog_v2_local-*") if p.stat().st_mtime >= after]
     if not apps:
         return {}
@@ -159,7 +160,9 @@ def eventlog_phases(eventlog_dir: Path, after: float, window_end: float | None =
             continue
         kind = event.get("Event", "")
         if kind.endswith("SparkListenerSQLExecutionStart"):
-            executions[event["executionId"]] = {"what": event["description"].split("\n")[0][:60], "start": event["time"]}
+            root = event.get("rootExecutionId")
+            executions[event["executionId"]] = {"what": event["description"].split("\n")[0][:60], "start": event["time"],
+                                                "root": event["executionId"] if root is None else root}
         elif kind.endswith("SparkListenerSQLExecutionEnd") and event["executionId"] in executions:
             executions[event["executionId"]]["end"] = event["time"]
         elif kind == "SparkListenerJobStart":
@@ -167,24 +170,22 @@ def eventlog_phases(eventlog_dir: Path, after: float, window_end: float | None =
             if sql_id is not None:
                 stage_sql.update({stage: int(sql_id) for stage in event["Stage IDs"]})
         elif kind == "SparkListenerTaskEnd" and event["Stage ID"] in stage_sql:  # tasks that ran (not skipped)
-            sql_id = stage_sql[event["Stage ID"]]
-            tasks[sql_id] = tasks.get(sql_id, 0) + 1
+            root = executions.get(stage_sql[event["Stage ID"]], {}).get("root", stage_sql[event["Stage ID"]])
             info = event["Task Info"]
-            task_s[sql_id] = task_s.get(sql_id, 0.0) + (info["Finish Time"] - info["Launch Time"]) / 1000
+            tasks[root] = tasks.get(root, 0) + 1
+            task_s[root] = task_s.get(root, 0.0) + (info["Finish Time"] - info["Launch Time"]) / 1000
     by_site: dict[str, dict] = {}
     after_window = {"executions": 0, "seconds": 0.0, "tasks": 0, "task_s": 0.0}
     for sql_id, e in executions.items():
-        seconds = (e.get("end", e["start"]) - e["start"]) / 1000
+        if e["root"] != sql_id:
+            continue
+        figures = {"executions": 1, "seconds": (e.get("end", e["start"]) - e["start"]) / 1000,
+                   "tasks": tasks.get(sql_id, 0), "task_s": task_s.get(sql_id, 0.0)}
         site = by_site.setdefault(e["what"], {"executions": 0, "seconds": 0.0, "tasks": 0, "task_s": 0.0})
-        site["executions"] += 1
-        site["seconds"] += seconds
-        site["tasks"] += tasks.get(sql_id, 0)
-        site["task_s"] += task_s.get(sql_id, 0.0)
-        if window_end is not None and e["start"] / 1000 >= window_end:
-            after_window["executions"] += 1
-            after_window["seconds"] += seconds
-            after_window["tasks"] += tasks.get(sql_id, 0)
-            after_window["task_s"] += task_s.get(sql_id, 0.0)
+        for key, value in figures.items():
+            site[key] += value
+            if window_end is not None and e["start"] / 1000 >= window_end:
+                after_window[key] += value
     return {"by_call_site": dict(sorted(by_site.items(), key=lambda kv: -kv[1]["seconds"])),
             "after_inference_window": after_window}
 
