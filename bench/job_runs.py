@@ -1,0 +1,212 @@
+"""Shared by bench/overhead.py and bench/scaling.py: corpora, timed runs of the job and of bare vLLM, summaries.
+
+Every run is its own process (spark-submit, or python for the bare engine), timed from start to exit by the
+caller, with the load average read before it starts and after it ends (the machine is shared). No note text
+is logged or written: only counts, tokens, times and energy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_NOTES = ROOT / "data" / "sample_notes" / "notes.jsonl"
+WORK = Path("/tmp/notewatt-bench")
+RESULTS = ROOT / "bench" / "results"
+
+
+def make_corpus(notes: int, source: Path = SAMPLE_NOTES, work: Path = WORK) -> Path:
+    """`notes` notes made by cycling through `source`, each copy with its own note_id and a first line naming
+    the copy, so that no two prompts are identical (vLLM's prefix cache cannot skip a repeated note's prefill)."""
+    records = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
+    path = work / "corpora" / f"{source.stem}-{notes}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:
+        for i in range(notes):
+            record = dict(records[i % len(records)])
+            copy = i // len(records)
+            record["note_id"] = f"{record['note_id']}-c{copy}"
+            record["text"] = f"Copy {copy}.\n{record['text']}"
+            out.write(json.dumps(record) + "\n")
+    return path
+
+
+def job_overrides(corpus: Path, out_dir: Path, max_tokens: int, extra: list[str] = ()) -> list[str]:
+    """The job's key=value overrides for a benchmark run: corpus, outputs under `out_dir`, max_tokens."""
+    return [
+        f"corpus.path={corpus}",
+        f"output.path={out_dir / 'delta'}",
+        f"mlflow.tracking_uri=sqlite:///{WORK / 'mlflow.db'}",
+        f"mlflow.artifact_location={WORK / 'mlartifacts'}",
+        f"engine.max_tokens={max_tokens}",
+        *extra,
+    ]
+
+
+def timed(command: list[str], env: dict, log_path: Path) -> dict:
+    """Run `command` to its exit; wall time, load averages before and after, exit code. Output goes to a log."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    started = time.time()
+    with log_path.open("w") as log:
+        code = subprocess.call(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    ended = time.time()
+    if code != 0:
+        raise RuntimeError(f"{command[0]} exited {code}; see {log_path}")
+    return {"process_start": started, "process_end": ended, "end_to_end_s": ended - started,
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "log": str(log_path)}
+
+
+def run_job(label: str, corpus: Path, master: str, partitions: int, max_tokens: int,
+            config: list[str] = (), extra: list[str] = (), submit_conf: list[str] = ()) -> dict:
+    """One spark-submit of jobs/abstract_notes.py (through bench/job_entry.py, which records the roll-up)."""
+    out_dir = WORK / "runs" / label
+    result_json = out_dir / "job_entry.json"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        "spark-submit", "--master", master, *[a for c in submit_conf for a in ("--conf", c)],
+        str(ROOT / "bench" / "job_entry.py"), *[a for c in config for a in ("--config", c)],
+        "--run-id", label, *job_overrides(corpus, out_dir, max_tokens, [f"spark.partitions={partitions}", *extra]),
+    ]
+    run = timed(command, os.environ | {"NOTEWATT_BENCH_JSON": str(result_json)}, out_dir / "job.log")
+    entry = json.loads(result_json.read_text())
+    rollup = entry["rollup"]
+    log_text = Path(run["log"]).read_text()
+    loads = [float(s) for s in re.findall(r"engine loaded in pid \d+ in ([\d.]+) s", log_text)]
+    window_s = rollup["inference_s"]  # first window start to last window end (one window at local[1])
+    eventlog = [c.split("=", 1)[1] for c in submit_conf if c.startswith("spark.eventLog.dir=")]
+    stage_end = datetime.fromisoformat(str(rollup["started_at"])).timestamp() + rollup["duration_s"]
+    phases = eventlog_phases(Path(eventlog[0].removeprefix("file://")), run["process_start"], stage_end) if eventlog else {}
+    return run | {
+        "kind": "job", "label": label, "master": master, "partitions": partitions, "max_tokens": max_tokens,
+        "command": " ".join(command),
+        "notes": rollup["notes"], "notes_ok": rollup["notes_ok"],
+        "prompt_tokens": rollup["prompt_tokens"], "output_tokens": rollup["output_tokens"],
+        "steady_s": window_s,
+        "engine_load_s": loads,
+        "startup_s": entry["main_start"] - run["process_start"],  # JVM, Python imports, up to main()
+        "inference_stage_s": rollup["duration_s"],  # driver wall time of the stage: engine load + windows
+        "main_s": entry["main_end"] - entry["main_start"],
+        "post_main_s": run["process_end"] - entry["main_end"],  # Spark/JVM shutdown, engine close at exit
+        "energy_wh": rollup["energy_wh"], "wh_per_1000_notes": rollup["wh_per_1000_notes"],
+        "engine_load_wh": rollup["engine_load_wh"], "energy_sources": rollup["energy_sources"],
+        "energy_status": rollup["energy_status"], "output_tokens_per_joule": rollup["output_tokens_per_joule"],
+        "after_inference_s": run["process_end"] - stage_end,  # tables, quality, checks, MLflow, shutdown
+        "spark_phases": phases,
+    } | rates(rollup["notes"], rollup["output_tokens"], window_s, run["end_to_end_s"])
+
+
+def run_bare(label: str, corpus: Path, max_tokens: int, config: list[str] = (), extra: list[str] = ()) -> dict:
+    """One process of bench/bare_generate.py: the same config's engine and prompts, one LLM.generate call."""
+    out_dir = WORK / "runs" / label
+    result_json = out_dir / "bare.json"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, str(ROOT / "bench" / "bare_generate.py"), "--json", str(result_json),
+        *[a for c in config for a in ("--config", c)], *job_overrides(corpus, out_dir, max_tokens, list(extra)),
+    ]
+    run = timed(command, dict(os.environ), out_dir / "bare.log")
+    bare = json.loads(result_json.read_text())
+    return run | bare | {"kind": "bare", "label": label, "max_tokens": max_tokens, "command": " ".join(command),
+                         "steady_s": bare["generate_s"], "startup_s": bare["main_start"] - run["process_start"]} | rates(
+        bare["notes"], bare["output_tokens"], bare["generate_s"], run["end_to_end_s"])
+
+
+def rates(notes: int, output_tokens: int, steady_s: float, end_to_end_s: float) -> dict:
+    return {
+        "steady_notes_per_s": notes / steady_s, "steady_output_tok_per_s": output_tokens / steady_s,
+        "e2e_notes_per_s": notes / end_to_end_s, "e2e_output_tok_per_s": output_tokens / end_to_end_s,
+    }
+
+
+def spread(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def fmt(s: dict, digits: int = 3) -> str:
+    """`median (min–max)`, or the single value when there was one run."""
+    if s["n"] == 1:
+        return f"{s['median']:.{digits}f} (1 run)"
+    return f"{s['median']:.{digits}f} ({s['min']:.{digits}f}–{s['max']:.{digits}f})"
+
+
+def write_json(name: str, report: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(report, indent=2, default=str))
+    return path
+
+
+def eventlog_phases(eventlog_dir: Path, after: float, window_end: float | None = None) -> dict:
+    """Where a job's driver time went, from its Spark event log (spark.eventLog.enabled=true): the wall time
+    and tasks of each top-level SQL execution (nested ones, e.g. a write's own scans, count in their parent),
+    grouped by call site, and the same totals for those that started after `window_end` (epoch s)."""
+    apps = [p for p in Path(eventlog_dir).glob("eventlog_v2_local-*") if p.stat().st_mtime >= after]
+    if not apps:
+        return {}
+    executions, tasks, task_s, stage_sql = {}, {}, {}, {}
+    for line in _event_lines(max(apps, key=lambda p: p.stat().st_mtime)):
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:  # the last line of a log still being written
+            continue
+        kind = event.get("Event", "")
+        if kind.endswith("SparkListenerSQLExecutionStart"):
+            root = event.get("rootExecutionId")
+            executions[event["executionId"]] = {"what": event["description"].split("\n")[0][:60], "start": event["time"],
+                                                "root": event["executionId"] if root is None else root}
+        elif kind.endswith("SparkListenerSQLExecutionEnd") and event["executionId"] in executions:
+            executions[event["executionId"]]["end"] = event["time"]
+        elif kind == "SparkListenerJobStart":
+            sql_id = event.get("Properties", {}).get("spark.sql.execution.id")
+            if sql_id is not None:
+                stage_sql.update({stage: int(sql_id) for stage in event["Stage IDs"]})
+        elif kind == "SparkListenerTaskEnd" and event["Stage ID"] in stage_sql:  # tasks that ran (not skipped)
+            root = executions.get(stage_sql[event["Stage ID"]], {}).get("root", stage_sql[event["Stage ID"]])
+            info = event["Task Info"]
+            tasks[root] = tasks.get(root, 0) + 1
+            task_s[root] = task_s.get(root, 0.0) + (info["Finish Time"] - info["Launch Time"]) / 1000
+    by_site: dict[str, dict] = {}
+    after_window = {"executions": 0, "seconds": 0.0, "tasks": 0, "task_s": 0.0}
+    for sql_id, e in executions.items():
+        if e["root"] != sql_id:
+            continue
+        figures = {"executions": 1, "seconds": (e.get("end", e["start"]) - e["start"]) / 1000,
+                   "tasks": tasks.get(sql_id, 0), "task_s": task_s.get(sql_id, 0.0)}
+        site = by_site.setdefault(e["what"], {"executions": 0, "seconds": 0.0, "tasks": 0, "task_s": 0.0})
+        for key, value in figures.items():
+            site[key] += value
+            if window_end is not None and e["start"] / 1000 >= window_end:
+                after_window[key] += value
+    return {"by_call_site": dict(sorted(by_site.items(), key=lambda kv: -kv[1]["seconds"])),
+            "after_inference_window": after_window}
+
+
+def _event_lines(app_dir: Path) -> list[str]:
+    """The JSON lines of a rolling (v2) event log, zstd-compressed (Spark 4's default) or not."""
+    lines = []
+    for part in sorted(app_dir.glob("events_*"), key=lambda p: int(p.name.split("_")[1])):
+        raw = subprocess.run(["zstd", "-dcq", str(part)], capture_output=True).stdout if part.suffix == ".zstd" \
+            else part.read_bytes()
+        lines += [line for line in raw.decode(errors="replace").splitlines() if line.startswith("{")]
+    return lines
+
+
+def job_breakdown(job: dict) -> dict:
+    """A job run's wall time in consecutive parts (seconds): process start to main() (JVM, imports);
+    main() to the inference stage (session, corpus, screening); the stage: engine load, the inference
+    window(s), the rest (Python workers, shuffles); after the stage (tables, quality, checks, MLflow, exit)."""
+    stage = job["inference_stage_s"]
+    before_stage = job["main_s"] - stage - (job["after_inference_s"] - job["post_main_s"])
+    load = max(job["engine_load_s"]) if job["engine_load_s"] else 0.0
+    return {"to_main": job["startup_s"], "main_to_stage": before_stage, "engine_load": load,
+            "windows": job["steady_s"], "stage_other": stage - load - job["steady_s"],
+            "after_stage": job["after_inference_s"]}
