@@ -60,7 +60,8 @@ def run_configuration(overrides: list[str], notes: str, workdir: Path, run_id: s
     return {c: rollup.get(c) for c in COLUMNS} | {"wall_s": time.perf_counter() - started}
 
 
-def measure(notes: str, limit: int | None, agreement: bool, keep: bool) -> list[dict]:
+def measure(notes: str, limit: int | None, agreement: bool, keep: bool, save) -> list[dict]:
+    """Run every configuration in order; `save(results)` after each, so a failure keeps what was measured."""
     workdir = Path(tempfile.mkdtemp(prefix="notewatt-levers-"))
     extra = [f"corpus.limit={limit}"] if limit else []
     results = []
@@ -68,16 +69,24 @@ def measure(notes: str, limit: int | None, agreement: bool, keep: bool) -> list[
         for index, (name, overrides) in enumerate(CONFIGURATIONS):
             scoring = ["quality.reference_run_id=levers-0"] if agreement and index else []
             row = run_configuration([*overrides, *extra, *scoring], notes, workdir, f"levers-{index}")
-            results.append({"configuration": name, "overrides": overrides} | row)
+            results.append(with_ratios({"configuration": name, "overrides": overrides, "loadavg_1m": os.getloadavg()[0]}
+                                       | row, results[0] if results else row))
+            save(results)
             print(f"{name}: {row['wh_per_1000_notes']:.3f} Wh/1000 notes ({row['energy_status']})", flush=True)
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    naive = results[0]
-    for row in results:
-        row["energy_ratio_to_naive"] = naive["wh_per_1000_notes"] / row["wh_per_1000_notes"] if row["wh_per_1000_notes"] else None
-        row["f1_change_vs_naive"] = (row["f1_overall"] - naive["f1_overall"]) if row["f1_overall"] is not None else None
     return results
+
+
+def with_ratios(row: dict, naive: dict) -> dict:
+    """The row with its energy ratio to the naive run (how many times less) and its F1 change."""
+    energy = row["wh_per_1000_notes"]
+    f1, naive_f1 = row["f1_overall"], naive["f1_overall"]
+    return row | {
+        "energy_ratio_to_naive": naive["wh_per_1000_notes"] / energy if energy else None,
+        "f1_change_vs_naive": f1 - naive_f1 if f1 is not None and naive_f1 is not None else None,
+    }
 
 
 def _num(value, fmt=".3f") -> str:
@@ -103,14 +112,14 @@ def main() -> None:
     parser.add_argument("--agreement", action="store_true", help="score F1 as agreement with the naive run")
     parser.add_argument("--keep", action="store_true", help="keep the runs' Delta tables and MLflow store")
     args = parser.parse_args()
-    results = measure(str(Path(args.notes).resolve()), args.limit, args.agreement, args.keep)
-    print(table(results))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({
+    header = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.node(),
         "cores": os.cpu_count(), "notes": args.notes, "limit": args.limit,
-        "f1": "agreement with the naive run" if args.agreement else "gold labels", "results": results,
-    }, indent=2))
+        "f1": "agreement with the naive run" if args.agreement else "gold labels",
+    }
+    save = lambda results: Path(args.json).write_text(json.dumps(header | {"results": results}, indent=2))  # noqa: E731
+    print(table(measure(str(Path(args.notes).resolve()), args.limit, args.agreement, args.keep, save)))
 
 
 if __name__ == "__main__":
