@@ -70,7 +70,9 @@ def _note_counts() -> list[Column]:
 
 def route_rollup(notes: DataFrame, partitions: DataFrame, run_id: str) -> DataFrame:
     """One row per variant the run used (two when routing small <-> large): its notes, energy and efficiency."""
-    energy = partitions.groupBy("variant").agg(F.sum("energy_j").alias("energy_j"))
+    energy = partitions.groupBy("variant").agg(
+        F.sum("energy_j").alias("energy_j"), energy_status(F.col("energy_source")).alias("energy_status")
+    )
     row = notes.groupBy("variant").agg(*_note_counts()).join(energy, "variant", "left")
     energy_wh = F.coalesce(F.col("energy_j"), F.lit(0.0)) / J_PER_WH
     return row.select(
@@ -84,6 +86,7 @@ def route_rollup(notes: DataFrame, partitions: DataFrame, run_id: str) -> DataFr
         energy_wh.alias("energy_wh"),
         (energy_wh / F.col("notes") * 1000).alias("wh_per_1000_notes"),
         F.try_divide("output_tokens", "energy_j").alias("output_tokens_per_joule"),
+        F.coalesce("energy_status", F.lit("no_inference")).alias("energy_status"),  # measured or estimated, per route
     )
 
 

@@ -209,8 +209,7 @@ def abstract_chunk(
     flags = [",".join(f) if f is not None else "" for f in chunk.get("input_flags", [None] * len(chunk))]
     budget = engine.max_model_len - settings.max_tokens
     notes = [
-        note_prompts(settings.template, str(text), note_type, engine.render, engine.count_tokens, budget,
-                     settings.preprocessing)
+        note_prompts(settings.template, str(text), note_type, engine, budget, settings.preprocessing)
         for text, note_type in zip(chunk["text"], note_types)
     ]
     identities = [

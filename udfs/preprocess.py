@@ -4,8 +4,8 @@ budget split into chunks (each its own prompt; their outputs are merged back in 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
+from udfs.engine import Engine
 from udfs.prompts import PromptTemplate, fit_prompt
 from udfs.sections import chunk_sections, drop_sections, normalise_header, split_sections
 
@@ -26,15 +26,11 @@ class NotePrompts:
 
 
 def note_prompts(
-    template: PromptTemplate,
-    text: str,
-    note_type: str | None,
-    render: Callable[[list[dict[str, str]]], str],
-    count_tokens: Callable[[str], int],
-    max_prompt_tokens: int,
+    template: PromptTemplate, text: str, note_type: str | None, engine: Engine, max_prompt_tokens: int,
     preprocessing: Preprocessing,
 ) -> NotePrompts:
-    """The note's prompts within `max_prompt_tokens` each."""
+    """The note's prompts within `max_prompt_tokens` each (counted with the engine's chat template and tokenizer)."""
+    render, count_tokens = engine.render, engine.count_tokens
     sections = split_sections(text)
     kept = drop_sections(sections, preprocessing.drop_sections) if preprocessing.drop_sections else sections
     dropped = len(sections) - len(kept)
