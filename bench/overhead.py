@@ -65,6 +65,7 @@ def main() -> None:
         print(f"repeat {r}: steady notes/s ratio {ratio['steady_notes_per_s']:.3f}, end-to-end "
               f"{ratio['e2e_notes_per_s']:.3f}; loadavg bare {bare['loadavg_before'][0]:.2f}, "
               f"job {job['loadavg_before'][0]:.2f}", flush=True)
+        write_json(args.json, {"partial": True, "notes": args.notes, "runs": runs})  # kept if a later repeat fails
 
     sides = ("bare", "job", "candidate") if args.candidate_conf else ("bare", "job")
     summary = {side: {k: spread([run[side][k] for run in runs]) for k in FIGURES} for side in sides}

@@ -53,6 +53,7 @@ def main() -> None:
                 print(f"{size} notes on {master}, repeat {r}: {run['wh_per_1000_notes']:.2f} Wh/1,000 notes "
                       f"({run['energy_sources']}), steady {run['steady_notes_per_s']:.3f} notes/s, "
                       f"loadavg {run['loadavg_before'][0]:.2f}", flush=True)
+                write_json(args.json, {"partial": True, "runs": runs})  # kept if a later run fails
 
     cells = {}
     for size in args.sizes:
