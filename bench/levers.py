@@ -118,7 +118,10 @@ def main() -> None:
         "cores": os.cpu_count(), "notes": args.notes, "limit": args.limit,
         "f1": "agreement with the naive run" if args.agreement else "gold labels",
     }
-    save = lambda results: Path(args.json).write_text(json.dumps(header | {"results": results}, indent=2))  # noqa: E731
+
+    def save(results: list[dict]) -> None:
+        Path(args.json).write_text(json.dumps(header | {"results": results}, indent=2))
+
     print(table(measure(str(Path(args.notes).resolve()), args.limit, args.agreement, args.keep, save)))
 
 
