@@ -19,6 +19,7 @@ from udfs.abstract_partition import FAIL_ONCE_ENV
 pytestmark = pytest.mark.integration
 CANARY = "CANARY-PHI-7f3a9"
 RETRIED_PARTITION = 1
+ENGINE_LOADED = "notewatt.partition: engine loaded in pid"
 
 
 def corpus(path):
@@ -46,7 +47,8 @@ def cluster_run(tmp_path_factory):
     command = [
         str(PROJECT_ROOT / ".venv/bin/spark-submit"), "--master", cluster.master_url,
         "--conf", f"spark.driver.host={LOOPBACK}", "--conf", "spark.executor.cores=1", "--conf", "spark.cores.max=2",
-        "--conf", "spark.executor.memory=1g",
+        "--conf", "spark.executor.memory=1g", "--conf", "spark.scheduler.minRegisteredResourcesRatio=1.0",
+        "--conf", "spark.scheduler.maxRegisteredResourcesWaitingTime=300s",
         "--conf", f"spark.executorEnv.{FAIL_ONCE_ENV}={RETRIED_PARTITION}",
         "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir={tmp / 'events'}",
         str(PROJECT_ROOT / "jobs/abstract_notes.py"),
@@ -82,7 +84,15 @@ def test_every_good_note_once_despite_a_retried_task(cluster_run, tables):
     retried = next(p for p in partitions if p.partition_id == RETRIED_PARTITION)
     assert retried.task_attempt >= 1  # the first attempt failed on purpose and Spark re-ran it
     assert {n.task_attempt for n in notes if n.partition_id == RETRIED_PARTITION} == {retried.task_attempt}
-    assert len({p.executor_id for p in partitions} | {load.executor_id for load in tables[ENGINE_LOADS]}) >= 2
+
+
+def test_each_executor_loaded_its_own_engine(cluster_run):
+    """Both executors ran an inference task and loaded an engine in their own Python worker. Read from the
+    executors' logs: the tables keep only successful attempts, and the retry may land on either executor."""
+    tmp = cluster_run[0]
+    logs = sorted((tmp / "cluster").glob("work-*/app-*/*/stderr"))
+    assert len(logs) == 2
+    assert all(ENGINE_LOADED in log.read_text() for log in logs)
 
 
 def test_bad_records_are_quarantined_with_reasons_and_reconciled(tables):
