@@ -8,15 +8,19 @@ start to last window end) and end-to-end (process start to exit). Prints median 
 
     python bench/scaling.py [--sizes 64 256 1024] [--masters local[1] local[2]] [--repeats 3] [--max-tokens 64]
                             [--config conf/local_cpu.yaml] [--variant NAME] [--override key.path=value ...]
-                            [--submit-conf k=v ...] [--json scaling.json]
+                            [--submit-conf k=v ...] [--json scaling.json] [--add-to scaling.json]
+
+--add-to continues an earlier run with the same settings: its runs count as the first repeats and the report
+covers them all (a 1,024-note run takes ~27 min here, so three repeats may take more than one sitting).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
-from job_runs import fmt, make_corpus, run_job, spread, write_json
+from job_runs import RESULTS, fmt, make_corpus, run_job, spread, write_json
 
 FIGURES = ("wh_per_1000_notes", "engine_load_wh", "steady_notes_per_s", "e2e_notes_per_s", "steady_output_tok_per_s",
            "output_tokens_per_joule", "end_to_end_s")
@@ -25,6 +29,15 @@ FIGURES = ("wh_per_1000_notes", "engine_load_wh", "steady_notes_per_s", "e2e_not
 def slots(master: str) -> int:
     """Task slots of a local master: local[2] -> 2 (one partition, hence one engine, per slot)."""
     return int(master[master.index("[") + 1 : -1]) if "[" in master else 1
+
+
+def earlier_runs(name: str, args: argparse.Namespace) -> list[dict]:
+    """The runs of an earlier scaling report under bench/results/, refused if its settings differ."""
+    report = json.loads((RESULTS / name).read_text())
+    settings = ("max_tokens", "config", "variant")
+    if report.get("partial") or any(report[k] != getattr(args, k) for k in settings):
+        raise SystemExit(f"{name}: a partial report, or other {', '.join(settings)}; its runs cannot be added to")
+    return report["runs"]
 
 
 def main() -> None:
@@ -38,12 +51,14 @@ def main() -> None:
     parser.add_argument("--override", action="append", default=[], help="key.path=value for every run")
     parser.add_argument("--submit-conf", action="append", default=[], help="spark-submit --conf for every run")
     parser.add_argument("--json", default="scaling.json", help="file name under bench/results/")
+    parser.add_argument("--add-to", help="an earlier report under bench/results/ whose runs count as earlier repeats")
     args = parser.parse_args()
 
     extra = ([f"variant={args.variant}"] if args.variant else []) + args.override
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    runs = []
-    for r in range(args.repeats):
+    runs = earlier_runs(args.add_to, args) if args.add_to else []
+    first = 1 + max((x["repeat"] for x in runs), default=-1)
+    for r in range(first, first + args.repeats):
         for size in args.sizes:
             corpus = make_corpus(size)
             for master in args.masters:
@@ -56,16 +71,16 @@ def main() -> None:
                 write_json(args.json, {"partial": True, "runs": runs})  # kept if a later run fails
 
     cells = {}
-    for size in args.sizes:
-        for master in args.masters:
-            group = [x for x in runs if x["size"] == size and x["master"] == master]
-            cells[f"{size} {master}"] = {k: spread([x[k] for x in group]) for k in FIGURES} | {
-                "energy_sources": sorted({x["energy_sources"] for x in group})}
+    for size, master in sorted({(x["size"], x["master"]) for x in runs}):
+        group = [x for x in runs if x["size"] == size and x["master"] == master]
+        cells[f"{size} {master}"] = {k: spread([x[k] for x in group]) for k in FIGURES} | {
+            "energy_sources": sorted({x["energy_sources"] for x in group})}
     report = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "sizes": args.sizes, "masters": args.masters,
               "max_tokens": args.max_tokens, "config": args.config, "variant": args.variant, "cells": cells, "runs": runs}
     path = write_json(args.json, report)
 
-    print(f"\nmax_tokens {args.max_tokens}, {args.repeats} repeat(s), median (min–max); energy source in brackets\n")
+    repeats = first + args.repeats
+    print(f"\nmax_tokens {args.max_tokens}, {repeats} repeat(s), median (min–max); energy source in brackets\n")
     print("notes | master | Wh per 1,000 notes | engine load Wh | steady notes/s | end-to-end notes/s | "
           "steady output tok/s | output tok/J")
     print("--- | --- | --- | --- | --- | --- | --- | ---")
