@@ -70,6 +70,10 @@ class StandaloneCluster:
             time.sleep(1)
         raise TimeoutError(f"{self.workers} workers did not register with {self.master_url} in {timeout_s} s")
 
+    def executor_logs(self) -> list[Path]:
+        """Each executor's stderr, in the work folder its worker gave it (work-<worker>/<app>/<executor>/)."""
+        return sorted(self.root.glob("work-*/app-*/*/stderr"))
+
     def descendants(self) -> list[psutil.Process]:
         """Processes the master and workers started (executors, Python workers) that are still alive."""
         found = []

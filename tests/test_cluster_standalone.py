@@ -89,8 +89,7 @@ def test_every_good_note_once_despite_a_retried_task(cluster_run, tables):
 def test_each_executor_loaded_its_own_engine(cluster_run):
     """Both executors ran an inference task and loaded an engine in their own Python worker. Read from the
     executors' logs: the tables keep only successful attempts, and the retry may land on either executor."""
-    tmp = cluster_run[0]
-    logs = sorted((tmp / "cluster").glob("work-*/app-*/*/stderr"))
+    logs = cluster_run[3].executor_logs()
     assert len(logs) == 2
     assert all(ENGINE_LOADED in log.read_text() for log in logs)
 
