@@ -64,9 +64,12 @@ def _value(mapping: Mapping, key: str) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
-def _bound(name: str, observed: float | None, limit: float, at_least: bool) -> Check:
+NO_QUALITY = "not reported: the run was not scored (set quality.gold_path or quality.reference_run_id)"
+
+
+def _bound(name: str, observed: float | None, limit: float, at_least: bool, missing: str = "not reported") -> Check:
     if observed is None:
-        return Check(name, False, None, limit, "not reported")
+        return Check(name, False, None, limit, missing)
     passed = observed >= limit if at_least else observed <= limit
     return Check(name, passed, observed, limit, f"{'>=' if at_least else '<='} {limit:g} required")
 
@@ -75,14 +78,14 @@ def check_targets(rollup: Mapping, quality: Mapping, targets: Targets) -> list[C
     """One check per set target: `rollup` is a run_rollup row as a dict, `quality` the scoring metrics.
     A target whose figure is missing (or NaN) fails."""
     bounds = [
-        ("tokens_per_wh_p95", rollup, targets.min_tokens_per_wh_p95, True),
-        ("wh_per_1000_notes", rollup, targets.max_wh_per_1000_notes, False),
-        ("f1_overall", quality, targets.min_f1_overall, True),
-        ("json_valid_rate", quality, targets.min_json_valid_rate, True),
+        ("tokens_per_wh_p95", rollup, targets.min_tokens_per_wh_p95, True, "not reported"),
+        ("wh_per_1000_notes", rollup, targets.max_wh_per_1000_notes, False, "not reported"),
+        ("f1_overall", quality, targets.min_f1_overall, True, NO_QUALITY),
+        ("json_valid_rate", quality, targets.min_json_valid_rate, True, "not reported"),
     ]
     return [
-        _bound(key, _value(source, key), limit, at_least)
-        for key, source, limit, at_least in bounds
+        _bound(key, _value(source, key), limit, at_least, missing)
+        for key, source, limit, at_least, missing in bounds
         if limit is not None
     ]
 
@@ -146,7 +149,7 @@ def _drop_check(key: str, current: Mapping, baseline: Mapping, max_drop: float) 
     name = f"{key} vs baseline"
     now, before = _value(current, key), _value(baseline, key)
     if now is None or before is None:
-        return Check(name, False, None, max_drop, "not reported")
+        return Check(name, False, None, max_drop, NO_QUALITY if key == "f1_overall" else "not reported")
     drop = before - now
     return Check(name, drop <= max_drop, drop, max_drop, f"{now:.4f} vs {before:.4f} (drop <= {max_drop:g})")
 

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from notewatt.config import JobConfig, resolve_path
 from notewatt.scoring import load_gold, reference_gold, score_run
 from notewatt.tables import NOTE_ABSTRACTIONS, read_table
+from udfs.abstraction import OK
 
 NOTE_SCORES_SCHEMA = (
     "run_id string, mode string, note_id string, status string, prediction_parsed boolean, field string, "
@@ -48,14 +49,21 @@ def _reference(spark: SparkSession, config: JobConfig) -> tuple[dict[str, dict],
     return None
 
 
+def json_valid_rate(note_rows: DataFrame) -> float | None:
+    """The share of the run's notes (every one it abstracted, scored or not) whose output is ok."""
+    return note_rows.agg(F.avg((F.col("status") == OK).cast("double")).alias("rate")).first().rate
+
+
 def score_quality(spark: SparkSession, note_rows: DataFrame, config: JobConfig, run_id: str) -> Quality:
-    """Score the run against its reference; notes without one are counted in `notes_without_gold`."""
+    """Score the run against its reference; notes without one are counted in `notes_without_gold`. The
+    valid-JSON rate is over every note, with or without a reference."""
+    valid = {"json_valid_rate": json_valid_rate(note_rows)}
     reference = _reference(spark, config)
     if reference is None:
-        return Quality("none", {}, None)
+        return Quality("none", valid, None)
     gold, mode = reference
     scored = score_run(_notes(note_rows, set(gold)), gold, mode=mode)
-    metrics = dict(scored.metrics)
+    metrics = dict(scored.metrics) | valid
     metrics["notes_without_gold"] = float(note_rows.where(~F.col("note_id").isin(sorted(gold))).count())
     rows = scored.rows(run_id)
     frame = spark.createDataFrame(rows, NOTE_SCORES_SCHEMA) if rows else None

@@ -53,6 +53,8 @@ def test_quality_target_fails_and_missing_figures_fail():
     checks = by_name(check_targets(ROLLUP, {"f1_overall": 0.01, "json_valid_rate": math.nan}, TARGETS))
     assert not checks["f1_overall"].passed and checks["f1_overall"].observed == 0.01
     assert not checks["json_valid_rate"].passed and checks["json_valid_rate"].detail == "not reported"
+    unscored = by_name(check_targets(ROLLUP, {"json_valid_rate": 0.9}, TARGETS))["f1_overall"]
+    assert not unscored.passed and "quality.gold_path" in unscored.detail and "quality.reference_run_id" in unscored.detail
     report = gate_report(list(checks.values()))
     assert "FAIL" in report and report.endswith("gate: FAILED")
 
