@@ -87,9 +87,14 @@ class RoutingConfig(_Strict):
 
 
 class EnergyConfig(_Strict):
-    sample_interval_s: float = 0.1
+    """How windows are metered (udfs/meters.py, udfs/energy.py) and where their ledger goes."""
+
+    sample_interval_s: float = Field(0.1, ge=0)
     cpu_watts_per_core: float = 10.0  # used only for the labelled CPU+DRAM estimate
     dram_watts_per_gib: float = 0.375  # ditto: resident memory x this (CodeCarbon's 3 W per 8 GB)
+    require_measured: bool = False  # true: a task whose GPUs NVML cannot read (or, with no GPU, no RAPL) fails
+    heartbeat_s: float = Field(30.0, gt=0)  # how often an open window leaves its energy so far in the ledger
+    ledger_path: str | None = None  # folder executors can write; None: <output.path>/_energy_ledger
 
 
 class FacilityConfig(_Strict):
@@ -190,11 +195,20 @@ def parse_override(item: str) -> dict:
     return value
 
 
+def read_profile(path: Path) -> dict:
+    """A YAML profile merged over the files it lists under `include:` (paths relative to it, in order)."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    merged: dict = {}
+    for included in data.pop("include", []):
+        merged = deep_merge(merged, read_profile(Path(path).parent / included))
+    return deep_merge(merged, data)
+
+
 def load_config(config_files: list[Path] | tuple = (), overrides: list[str] | tuple = ()) -> JobConfig:
     """Defaults, then each YAML file in order, then `key.path=value` overrides."""
     merged: dict = {}
     for path in [DEFAULTS_FILE, *config_files]:
-        merged = deep_merge(merged, yaml.safe_load(Path(path).read_text()) or {})
+        merged = deep_merge(merged, read_profile(path))
     for item in overrides:
         merged = deep_merge(merged, parse_override(item))
     config = JobConfig.model_validate(merged)

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from notewatt.cli import job_arguments, parse_job_config
+from notewatt.config import read_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOT_CONFIG = yaml.safe_load((ROOT / "databricks.yml").read_text())
@@ -23,7 +24,7 @@ TASKS = [(key, f, task) for key, (f, job) in JOBS.items() for task in job["tasks
 TARGETS = sorted(ROOT_CONFIG["targets"])
 RUNTIME_PROVIDED = {"pyspark", "delta-spark"}  # Databricks Runtime's own Spark; never installed over it
 DAG_FILE = ROOT / "airflow" / "dags" / "notewatt_abstract_notes.py"
-GPU_PROFILE = yaml.safe_load((ROOT / "conf" / "gpu_cluster.yaml").read_text())
+GPU_PROFILE = read_profile(ROOT / "conf" / "gpu_cluster.yaml")
 
 
 def variable_values(target: str) -> dict:
