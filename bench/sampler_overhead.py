@@ -22,13 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from udfs.energy import EnergyMonitor  # noqa: E402
-from udfs.meters import Meter, meters_for_task  # noqa: E402
+from udfs.meters import Meter, task_meters  # noqa: E402
 
 
 class ConstantMeter:
     """A meter that costs (almost) nothing to read: isolates the sampler thread's own overhead."""
 
-    device, device_name, scope, shared_counter = "fake", "constant 100 W", "device", False
+    device, device_name, component, scope, shared_counter = "fake", "constant 100 W", "gpu", "device", False
     counter_source = power_source = "fake"
 
     def energy_j(self) -> float | None:
@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    meters = [ConstantMeter()] if args.meter == "fake" else meters_for_task(args.gpu, watts_per_core=10.0)
+    meters = [ConstantMeter()] if args.meter == "fake" else task_meters(args.gpu, False, watts_per_core=10.0).meters
     runs = [window_overhead(meters, args.seconds, args.interval) for _ in range(args.repeats)]
     report = {
         "date": time.strftime("%Y-%m-%d"),

@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root
 from notewatt.cli import job_arguments, parse_job_config
 from notewatt.config import resolve_path
 from notewatt.corpus import read_notes
+from notewatt.energy.retries import ledger_folder, retry_energy
+from notewatt.energy.windows import attribute_devices, with_window_energy
 from notewatt.gate import gate_passed, gate_report, load_gate_config
 from notewatt.impact import impact_factors
 from notewatt.inference import one_attempt_per_partition, partition_settings, rows_of, run_variants
@@ -40,7 +43,6 @@ from notewatt.tables import (
     RUN_ROLLUP, contract_frame, table_location, write_run_rows,
 )
 from notewatt.tracking import job_params, log_job_run, route_metrics
-from notewatt.window_energy import attribute_devices, with_window_energy
 
 log = logging.getLogger("notewatt.job")
 
@@ -48,10 +50,12 @@ log = logging.getLogger("notewatt.job")
 def main(argv: list[str] | None = None) -> dict:
     config = parse_job_config(job_arguments(__doc__.splitlines()[0]), argv)
     run_id = config.run_id or f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    attempt = int(time.time() * 1000)  # this job attempt: its Delta writes and its energy ledger
     impact = impact_factors(config.facility)  # a bad grid region fails here, before any inference
     spark = start_spark(config.spark)
     partitions = config.spark.partitions or default_partitions(spark)
-    settings = {variant: partition_settings(config, run_id, variant) for variant in config.variants_in_use}
+    ledger = ledger_folder(config, run_id, attempt)
+    settings = {variant: partition_settings(config, run_id, variant, ledger) for variant in config.variants_in_use}
     budget = settings[config.variant].prompt_budget_tokens
     log.info("run %s: variants %s, %d partitions", run_id, ", ".join(settings), partitions)
 
@@ -66,8 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
     outputs = run_variants(reuse.to_generate if reuse else routed, settings, partitions, config.engine.sort_by_length)
     run = RunInfo(run_id, config.variant, config.selected_variant.model, started_at, time.monotonic() - clock, impact)
 
-    tables, quality = result_tables(spark, config, one_attempt_per_partition(outputs), screened, reuse, run)
-    versions = write_tables(spark, config.output, tables, run_id, attempt=int(started_at.timestamp() * 1000))
+    tables, quality = result_tables(spark, config, one_attempt_per_partition(outputs), screened, reuse, run, ledger)
+    versions = write_tables(spark, config.output, tables, run_id, attempt)
     rollup_row = tables[RUN_ROLLUP].first().asDict()
     route_rows = [r.asDict() for r in tables[ROUTE_ROLLUP].collect()]
     if reuse:  # after everything that reads the reuse plan: it was looked up in the cache before this run
@@ -109,13 +113,15 @@ def checks_for(spark, config, run_id: str, figures: tuple[dict, list[float]]) ->
     return check_run(spark, config.output, run_id, gate, config.gate.baseline_run_id, figures)
 
 
-def result_tables(spark, config, rows, screened, reuse, run: RunInfo) -> tuple[dict, Quality]:
+def result_tables(spark, config, rows, screened, reuse, run: RunInfo, ledger: str) -> tuple[dict, Quality]:
     """The run's tables from its output rows: devices apportioned, windows and notes given energy, reused
     notes added, quality scored, and roll-ups (the run's and per route) that reconcile notes in with notes
-    abstracted and quarantined."""
+    abstracted and quarantined, and count the energy of discarded attempts from the ledger."""
     device_rows = attribute_devices(rows_of(rows, "device")).persist()  # each frame below is read by several tables
     partition_rows = with_window_energy(rows_of(rows, "partition"), device_rows).persist()
-    load_rows = with_window_energy(rows_of(rows, "engine_load"), device_rows)
+    load_rows = with_window_energy(rows_of(rows, "engine_load"), device_rows).persist()
+    kept = {r.window_id for r in partition_rows.select("window_id").union(load_rows.select("window_id")).collect()}
+    run = replace(run, retry=retry_energy(ledger, kept))
     models = {v: config.variant_config(v).model for v in config.variants_in_use}
     note_rows = with_reused_notes(
         with_note_energy(rows_of(rows, "note"), partition_rows), reuse, run.run_id, models

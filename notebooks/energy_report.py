@@ -76,13 +76,15 @@ print(f"{len(runs)} run(s), {len(parts)} partition(s); quality metric: {quality_
 # MAGIC %md
 # MAGIC ## Per run
 # MAGIC Wh per 1,000 notes (lower is better) and output tokens per joule (higher is better). Hatched bars and
-# MAGIC `[ESTIMATED]` labels: the run's energy is an estimate, not a measurement.
+# MAGIC `[ESTIMATED]` or `[PARTLY ESTIMATED]` labels: the run's energy is (partly) an estimate, not a measurement;
+# MAGIC `measured_share` is the part of its joules read from NVML or RAPL (a GPU run without RAPL measures its GPUs
+# MAGIC and estimates its host's CPU and DRAM).
 
 # COMMAND ----------
 
 show(run_energy_chart(runs))
 runs[["label", "notes", "notes_ok", "wh_per_1000_notes", "output_tokens_per_joule", "tokens_per_wh_p50",
-      "tokens_per_wh_p95", "energy_status", "energy_sources", "quality"]]
+      "tokens_per_wh_p95", "energy_status", "measured_share", "energy_sources", "quality"]]
 
 # COMMAND ----------
 

@@ -10,11 +10,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-STATUS_COLOR = {"measured": "tab:green", "partly_estimated": "tab:orange", "estimated": "tab:red"}
+from notewatt.energy.vocabulary import status  # noqa: E402
 
 
-def partition_energy_chart(partitions: pd.DataFrame, energy_label: str):
-    """Energy (J) and output tokens per partition, side by side."""
+def partition_energy_chart(partitions: pd.DataFrame, energy_status: str, energy_sources: str):
+    """Energy (J) and output tokens per partition, side by side; the energy titled with its status and sources."""
+    energy_label = f"{status(energy_status).label}: {energy_sources}"
     ordered = partitions.sort_values("partition_id")
     labels = [str(p) for p in ordered["partition_id"]]
     positions = range(len(labels))
@@ -40,15 +41,16 @@ def close_figure(figure) -> None:
     plt.close(figure)
 
 
-def _status_marker(status: str, color: str | None = None) -> dict:
-    """Filled markers for measured energy, hollow for (partly) estimated."""
-    color = color or STATUS_COLOR[status]
-    return {"facecolors": color if status == "measured" else "none", "edgecolors": color}
+def _status_marker(name: str, color: str | None = None) -> dict:
+    """Filled markers for measured energy (or none spent), hollow for (partly) estimated."""
+    energy = status(name)
+    color = color or energy.color
+    return {"facecolors": color if energy.measured else "none", "edgecolors": color}
 
 
 def run_energy_chart(runs: pd.DataFrame):
     """Wh per 1,000 notes and output tokens per J per run (`label`, `energy_status`); estimated runs hatched."""
-    hatches = ["" if status == "measured" else "//" for status in runs["energy_status"]]
+    hatches = ["" if status(name).measured else "//" for name in runs["energy_status"]]
     figure, axes = plt.subplots(1, 2, figsize=(10, 2 + 0.5 * len(runs)), sharey=True)
     for ax, column, title in zip(axes, ("wh_per_1000_notes", "output_tokens_per_joule"),
                                  ("Wh per 1,000 notes", "output tokens per J")):
@@ -83,9 +85,9 @@ def pareto_chart(runs: pd.DataFrame, quality_label: str):
     Runs without a quality figure are left out."""
     runs = runs.dropna(subset=["quality"])
     figure, ax = plt.subplots(figsize=(7, 5))
-    for status, group in runs.groupby("energy_status"):
-        ax.scatter(group["wh_per_1000_notes"], group["quality"], s=60, label=f"energy {status}",
-                   **_status_marker(status))
+    for name, group in runs.groupby("energy_status"):
+        ax.scatter(group["wh_per_1000_notes"], group["quality"], s=60, label=f"energy {status(name).label.lower()}",
+                   **_status_marker(name))
     front = runs[runs["on_front"]].sort_values("wh_per_1000_notes")
     ax.plot(front["wh_per_1000_notes"], front["quality"], color="tab:gray", linestyle="--", label="Pareto front")
     for _, run in runs.iterrows():
@@ -103,9 +105,9 @@ def trend_chart(runs: pd.DataFrame):
     figure, ax = plt.subplots(figsize=(9, 4))
     for variant, group in runs.sort_values("started_at").groupby("variant"):
         (line,) = ax.plot(group["started_at"], group["wh_per_1000_notes"], label=variant)
-        for status, points in group.groupby("energy_status"):
+        for name, points in group.groupby("energy_status"):
             ax.scatter(points["started_at"], points["wh_per_1000_notes"], s=50, zorder=3,
-                       **_status_marker(status, line.get_color()))
+                       **_status_marker(name, line.get_color()))
     ax.set(title="Wh per 1,000 notes over time (hollow: estimated)", xlabel="run start (UTC)",
            ylabel="Wh per 1,000 notes")
     ax.legend()

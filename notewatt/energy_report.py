@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from notewatt.rollup import J_PER_WH
+from notewatt.energy.vocabulary import status, wh, wh_per_1000_notes
 
 RUN_COLUMNS = (
     "run_id", "variant", "started_at", "notes", "notes_ok", "energy_wh", "wh_per_1000_notes",
     "output_tokens_per_joule", "tokens_per_wh_p50", "tokens_per_wh_p95", "energy_status", "energy_sources",
+    "measured_share",
 )
 PARTITION_COLUMNS = ("run_id", "partition_id", "notes", "output_tokens", "energy_j", "energy_source")
 F1 = "f1_overall"
@@ -18,7 +19,7 @@ JSON_VALID = "json validity (notes_ok / notes)"
 
 def run_label(runs: pd.DataFrame) -> pd.Series:
     """`run_id · variant`, marked when the energy is not measured."""
-    mark = runs["energy_status"].map(lambda s: "" if s == "measured" else f" [{s.upper().replace('_', ' ')}]")
+    mark = runs["energy_status"].map(lambda name: "" if status(name).measured else f" [{status(name).label}]")
     return runs["run_id"] + " · " + runs["variant"] + mark
 
 
@@ -47,6 +48,5 @@ def runs_with_quality(rollups: pd.DataFrame, mlflow_runs: pd.DataFrame) -> tuple
 def partition_figures(partitions: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Per partition: Wh per 1,000 notes and output tokens per Wh, with its run's label."""
     frame = partitions[list(PARTITION_COLUMNS)].merge(runs[["run_id", "label"]], on="run_id")
-    energy_wh = frame["energy_j"] / J_PER_WH
-    return frame.assign(wh_per_1000_notes=energy_wh / frame["notes"] * 1000,
-                        tokens_per_wh=frame["output_tokens"] / energy_wh)
+    return frame.assign(wh_per_1000_notes=wh_per_1000_notes(frame["energy_j"], frame["notes"]),
+                        tokens_per_wh=frame["output_tokens"] / wh(frame["energy_j"]))

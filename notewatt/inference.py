@@ -15,12 +15,17 @@ from pyspark.sql import functions as F
 from notewatt.config import JobConfig, resolve_path
 from udfs.abstract_partition import OUTPUT_SCHEMA, PartitionSettings, abstract_partition
 from udfs.engine import EngineSpec, EngineStartError
+from udfs.meters import MeteringError
 from udfs.preprocess import Preprocessing, normalised_headers
 from udfs.prompts import PromptTemplate
+from udfs.task_energy import MeteringSettings
 
 
-def partition_settings(config: JobConfig, run_id: str, variant_name: str | None = None) -> PartitionSettings:
-    """What the tasks of one variant need (the job's variant unless named: routing runs two)."""
+def partition_settings(
+    config: JobConfig, run_id: str, variant_name: str | None = None, ledger_folder: str | None = None
+) -> PartitionSettings:
+    """What the tasks of one variant need (the job's variant unless named: routing runs two); their windows
+    leave their energy in `ledger_folder` (None: no ledger)."""
     variant_name = variant_name or config.variant
     variant = config.variant_config(variant_name)
     local_model = resolve_path(variant.model)
@@ -45,9 +50,14 @@ def partition_settings(config: JobConfig, run_id: str, variant_name: str | None 
         preprocessing=Preprocessing(
             normalised_headers(config.preprocess.drop_sections), config.preprocess.chunk_long_notes
         ),
-        sample_interval_s=config.energy.sample_interval_s,
-        cpu_watts_per_core=config.energy.cpu_watts_per_core,
-        dram_watts_per_gib=config.energy.dram_watts_per_gib,
+        metering=MeteringSettings(
+            sample_interval_s=config.energy.sample_interval_s,
+            cpu_watts_per_core=config.energy.cpu_watts_per_core,
+            dram_watts_per_gib=config.energy.dram_watts_per_gib,
+            require_measured=config.energy.require_measured,
+            heartbeat_s=config.energy.heartbeat_s,
+            ledger_folder=ledger_folder,
+        ),
     )
 
 
@@ -67,9 +77,9 @@ def run_inference(
     try:
         outputs.groupBy("row_type").count().collect()  # materialize now: the inference stage
     except Exception as exc:
-        reason = engine_start_failure(str(exc))
-        if reason:
-            raise EngineStartError(reason) from None  # one clear line instead of the executor's traceback
+        failure = task_start_failure(str(exc))
+        if failure:
+            raise failure from None  # one clear line instead of the executor's traceback
         raise
     return outputs
 
@@ -86,10 +96,14 @@ def run_variants(
     return reduce(DataFrame.unionByName, outputs)
 
 
-def engine_start_failure(error_text: str) -> str | None:
-    """The executor's engine-start message inside a Spark task failure, if that is what failed the job."""
-    found = re.search(rf"{EngineStartError.__name__}: (.+)", error_text)
-    return found.group(1).strip() if found else None
+def task_start_failure(error_text: str) -> EngineStartError | MeteringError | None:
+    """What stopped the tasks before inference (the engine could not start, or energy.require_measured and
+    the task could not be metered), found in a Spark task failure's text; None if something else failed."""
+    for error in (MeteringError, EngineStartError):
+        found = re.search(rf"{error.__name__}: (.+)", error_text)
+        if found:
+            return error(found.group(1).strip())
+    return None
 
 
 def one_attempt_per_partition(outputs: DataFrame) -> DataFrame:

@@ -16,10 +16,10 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from notewatt.config import JobConfig, OutputConfig
+from notewatt.energy.vocabulary import REUSED
 from notewatt.tables import read_table, table_exists, table_location
 from udfs.abstract_partition import PartitionSettings
 
-REUSED_SOURCE = "reused (no inference)"
 CACHE_SCHEMA = (
     "cache_key string, variant string, model string, status string, abstraction string, finish_reason string, "
     "output_tokens long, run_id string, note_id string"
@@ -101,7 +101,7 @@ def reused_rows(plan: ReusePlan, generated: DataFrame, run_id: str, models: dict
     hits = plan.from_cache.withColumn("detail", F.concat(F.lit("output cache, from run "), F.col("reused_from_run")))
     model = F.coalesce(*[F.when(F.col("variant") == v, F.lit(m)) for v, m in models.items()])
     reused = repeats.unionByName(hits, allowMissingColumns=True).select(
-        "*", F.lit(run_id).alias("run_id"), model.alias("model"), F.lit(True).alias("cache_hit"), F.lit(0.0).alias("energy_j"), F.lit(REUSED_SOURCE).alias("energy_source"),
+        "*", F.lit(run_id).alias("run_id"), model.alias("model"), F.lit(True).alias("cache_hit"), F.lit(0.0).alias("energy_j"), F.lit(REUSED).alias("energy_source"),
         F.lit(0).cast("long").alias("prompt_tokens"), F.lit(0).cast("long").alias("output_tokens"),
         F.lit(0).cast("long").alias("cached_prompt_tokens"),
     )

@@ -11,30 +11,8 @@ from html import escape
 import pandas as pd
 
 from notewatt.charts import figure_png, partition_energy_chart
-from notewatt.rollup import J_PER_WH
+from notewatt.energy.vocabulary import MEASURED, SOURCES, EnergyStatus, measured_share_text, status, wh
 
-STATUS = {  # energy_status -> (label, css class, what it means)
-    "measured": ("MEASURED", "measured",
-                 "Every partition's energy was read from a hardware counter or power sensor."),
-    "partly_estimated": ("PARTLY ESTIMATED", "estimated",
-                         "Some partitions had no NVML or RAPL reading and their energy is an estimate: the run's "
-                         "energy figures are partly estimated, not measurements."),
-    "estimated": ("ESTIMATED", "estimated",
-                  "No partition had an NVML or RAPL reading: every energy figure in this report is an estimate, "
-                  "not a measurement."),
-    "no_inference": ("NO INFERENCE", "measured",
-                     "Every note's output was reused (output cache): the run generated nothing and spent no "
-                     "inference energy."),
-}
-SOURCES = {
-    "nvml_counter": "measured: delta of the NVIDIA NVML energy counter on the GPUs Spark assigned to the task",
-    "nvml_power": "measured: NVML power samples integrated over the window (short windows where the counter "
-                  "did not move)",
-    "rapl": "measured: RAPL package and DRAM energy counters of the CPU host",
-    "estimate": "ESTIMATED: the worker process's CPU time x energy.cpu_watts_per_core, plus its resident memory "
-                "x energy.dram_watts_per_gib over time; a rule of thumb (±50 % or worse against a wall meter) "
-                "that ranks variants on one machine but is no absolute figure",
-}
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1000px; color: #222; }
 h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
@@ -72,24 +50,34 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], numeric: tuple[
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _css(energy: EnergyStatus) -> str:
+    return "measured" if energy.measured else "estimated"
+
+
 def _banner(rollup: dict) -> str:
-    label, css, meaning = STATUS[rollup["energy_status"]]
+    energy = status(rollup["energy_status"])
     sources = escape(rollup["energy_sources"])
-    title = "Measured energy" if css == "measured" else f"{label} ENERGY: not a measurement"
-    return f'<div class="banner {css}"><strong>{title}</strong> (sources: {sources}). {meaning}</div>'
+    if energy.measured:
+        title = "Measured energy" if energy == MEASURED else "No inference energy"
+    else:
+        title = f"{energy.label} ENERGY: not a measurement"
+    return f'<div class="banner {_css(energy)}"><strong>{title}</strong> (sources: {sources}). {energy.meaning}</div>'
 
 
 def _headline(rollup: dict) -> str:
     """The run's figures; each energy figure carries its measured/estimated tag."""
-    label, css, _ = STATUS[rollup["energy_status"]]
-    tag = _tag(label, css)
+    energy = status(rollup["energy_status"])
+    tag = _tag(energy.label, _css(energy))
     notes, ok = rollup["notes"], rollup["notes_ok"]
     ok_pct = 100.0 * ok / notes if notes else float("nan")
     rows = [
         ("Notes", f"{notes:,}", f"{ok:,} ok ({_num(ok_pct, '.1f')} %)"),
         ("Energy", f"{_num(rollup['energy_wh'])} Wh", f"{tag} sources: {escape(rollup['energy_sources'])}"),
+        ("Measured share", measured_share_text(rollup["measured_share"]),
+         f"GPU {_num(rollup['gpu_energy_wh'])} Wh, host {_num(rollup['host_energy_wh'])} Wh"),
         _above_idle(rollup["energy_above_idle_wh"], tag),
         ("Wh per 1,000 notes", _num(rollup["wh_per_1000_notes"], ".3f"), tag),
+        _retries(rollup, tag),
         ("Output tokens per J", _num(rollup["output_tokens_per_joule"], ".3f"),
          f"{tag} total tokens per J {_num(rollup['total_tokens_per_joule'], '.3f')}"),
         ("Output tokens per Wh, p50 / p95", f"{_num(rollup['tokens_per_wh_p50'], ',.0f')} / "
@@ -102,6 +90,15 @@ def _headline(rollup: dict) -> str:
          f"{rollup['partial_partitions']} partial, {rollup['shared_device_partitions']} shared a device"),
     ]
     return _table(("figure", "value", ""), rows, numeric=(1,))
+
+
+def _retries(rollup: dict, tag: str) -> tuple[str, str, str]:
+    """Discarded task attempts' energy and the figure with it; not charged to notes."""
+    if rollup["retry_energy_j"] is None:
+        return "Retried attempts", "unknown", "the energy ledger was incomplete"
+    return ("Wh per 1,000 notes incl. retried attempts", _num(rollup["wh_per_1000_notes_incl_retries"], ".3f"),
+            f"{tag} {_num(wh(rollup['retry_energy_j']))} Wh in {rollup['retry_windows']} discarded window(s), "
+            "not charged to notes")
 
 
 def _above_idle(wh: float | None, tag: str) -> tuple[str, str, str]:
@@ -120,7 +117,7 @@ def _quality(rollup: dict) -> tuple[str, str, str]:
 
 def _derived(rollup: dict) -> str:
     """Facility energy, emissions and cost per 1,000 notes with their factors, labelled derived."""
-    label, css, _ = STATUS[rollup["energy_status"]]
+    energy = status(rollup["energy_status"])
     currency = escape(rollup["currency"])
     carbon, price = rollup["carbon_intensity_g_per_kwh"], rollup["price_per_kwh"]
     rows = [
@@ -133,7 +130,7 @@ def _derived(rollup: dict) -> str:
          "not configured" if price is None else f"{price:g} {currency}/kWh"),
     ]
     return (
-        f"<p>{_tag('derived', 'derived')} {_tag(label, css)} Device energy times configured factors, not "
+        f"<p>{_tag('derived', 'derived')} {_tag(energy.label, _css(energy))} Device energy times configured factors, not "
         "measured: these figures inherit the energy's status and add the factors' own uncertainty.</p>"
         + _table(("figure", "value", "factor"), rows, numeric=(1,))
     )
@@ -146,12 +143,12 @@ def _png(figure) -> str:
 
 def _partitions(rollup: dict, partitions: pd.DataFrame) -> str:
     """The per-partition chart and table (partition_id, energy_j, output_tokens)."""
-    label, _, _ = STATUS[rollup["energy_status"]]
+    label = status(rollup["energy_status"]).label
     ordered = partitions.sort_values("partition_id")
-    chart = _png(partition_energy_chart(ordered, f"{label}: {rollup['energy_sources']}"))
+    chart = _png(partition_energy_chart(ordered, rollup["energy_status"], rollup["energy_sources"]))
     rows = [
-        (str(p.partition_id), _num(p.energy_j / J_PER_WH), f"{p.output_tokens:,}",
-         _num(p.output_tokens / (p.energy_j / J_PER_WH) if p.energy_j else float("nan"), ",.0f"))
+        (str(p.partition_id), _num(wh(p.energy_j)), f"{p.output_tokens:,}",
+         _num(p.output_tokens / wh(p.energy_j) if p.energy_j else float("nan"), ",.0f"))
         for p in ordered.itertuples()
     ]
     return chart + _table(("partition", f"Wh ({label.lower()})", "output tokens", "output tokens per Wh"),
@@ -160,7 +157,7 @@ def _partitions(rollup: dict, partitions: pd.DataFrame) -> str:
 
 def _sources(rollup: dict) -> str:
     """What each energy source of the run means, and what is left out of the notes' energy."""
-    _, _, meaning = STATUS[rollup["energy_status"]]
+    meaning = status(rollup["energy_status"]).meaning
     items = "".join(
         f"<li><code>{escape(s)}</code>: {escape(SOURCES.get(s, 'unknown source'))}</li>"
         for s in rollup["energy_sources"].split(",") if s
@@ -169,7 +166,9 @@ def _sources(rollup: dict) -> str:
         f"<p>{meaning}</p><ul>{items}</ul>"
         '<p class="note">Each partition is one measurement window; a note\'s energy is its token share of its '
         "partition's. Engine loads are windows of their own, not charged to notes. Above-idle energy needs an "
-        "idle reading on every partition (the CPU estimate has none). Method: docs/energy.md.</p>"
+        "idle reading on every partition (the CPU estimate has none). Every window counts its GPUs and its host "
+        "(CPU and DRAM: RAPL where readable, else the estimate); the measured share is the part of the joules "
+        "read from NVML or RAPL. Method: docs/energy.md.</p>"
     )
 
 

@@ -8,9 +8,10 @@ from datetime import datetime
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from notewatt.energy.retries import RetryEnergy
+from notewatt.energy.vocabulary import ESTIMATED, MEASURED, NO_INFERENCE, PARTLY_ESTIMATED, wh, wh_per_1000_notes
 from notewatt.impact import ImpactFactors
-
-J_PER_WH = 3600.0
+from udfs.meters import ESTIMATE
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class RunInfo:
     started_at: datetime
     duration_s: float  # driver wall time of the inference stage, engine loads included
     impact: ImpactFactors
+    retry: RetryEnergy = RetryEnergy(0.0, 0)  # energy of discarded task attempts (the energy ledger)
 
 
 def _tokens(frame: DataFrame) -> Column:
@@ -45,15 +47,22 @@ def with_note_energy(notes: DataFrame, partitions: DataFrame) -> DataFrame:
 
 
 def energy_status(sources: Column) -> Column:
-    """measured | partly_estimated | estimated, from the partitions' energy sources; no_inference when the
-    run had no partition to measure (every note reused)."""
-    estimated = F.sum(sources.contains("estimate").cast("int"))
+    """measured (no window's sources include an estimate) | estimated (every window's sources are only
+    estimates) | partly_estimated (between: e.g. measured GPUs beside an estimated host); no_inference when
+    the run had no window to measure (every note reused). From the windows' comma-joined energy_source."""
+    some_estimate = F.sum(F.array_contains(F.split(sources, ","), ESTIMATE).cast("int"))
+    only_estimate = F.sum((sources == ESTIMATE).cast("int"))
     return (
-        F.when(F.count(F.lit(1)) == 0, "no_inference")
-        .when(estimated == 0, "measured")
-        .when(estimated == F.count(F.lit(1)), "estimated")
-        .otherwise("partly_estimated")
+        F.when(F.count(F.lit(1)) == 0, NO_INFERENCE.name)
+        .when(some_estimate == 0, MEASURED.name)
+        .when(only_estimate == F.count(F.lit(1)), ESTIMATED.name)
+        .otherwise(PARTLY_ESTIMATED.name)
     )
+
+
+def measured_share(partitions: DataFrame) -> Column:
+    """The share of the windows' joules that was measured (NVML, RAPL) rather than estimated, 0 to 1."""
+    return F.try_divide(F.sum(F.col("measured_share") * F.col("energy_j")), F.sum("energy_j"))
 
 
 def _note_counts() -> list[Column]:
@@ -71,10 +80,11 @@ def _note_counts() -> list[Column]:
 def route_rollup(notes: DataFrame, partitions: DataFrame, run_id: str) -> DataFrame:
     """One row per variant the run used (two when routing small <-> large): its notes, energy and efficiency."""
     energy = partitions.groupBy("variant").agg(
-        F.sum("energy_j").alias("energy_j"), energy_status(F.col("energy_source")).alias("energy_status")
+        F.sum("energy_j").alias("energy_j"), energy_status(F.col("energy_source")).alias("energy_status"),
+        measured_share(partitions).alias("measured_share"),
     )
     row = notes.groupBy("variant").agg(*_note_counts()).join(energy, "variant", "left")
-    energy_wh = F.coalesce(F.col("energy_j"), F.lit(0.0)) / J_PER_WH
+    energy_wh = wh(F.coalesce(F.col("energy_j"), F.lit(0.0)))
     return row.select(
         F.lit(run_id).alias("run_id"),
         "variant",
@@ -84,18 +94,22 @@ def route_rollup(notes: DataFrame, partitions: DataFrame, run_id: str) -> DataFr
         "prompt_tokens",
         "output_tokens",
         energy_wh.alias("energy_wh"),
-        (energy_wh / F.col("notes") * 1000).alias("wh_per_1000_notes"),
+        wh_per_1000_notes(F.coalesce(F.col("energy_j"), F.lit(0.0)), F.col("notes")).alias("wh_per_1000_notes"),
         F.try_divide("output_tokens", "energy_j").alias("output_tokens_per_joule"),
-        F.coalesce("energy_status", F.lit("no_inference")).alias("energy_status"),  # measured or estimated, per route
+        F.coalesce("energy_status", F.lit(NO_INFERENCE.name)).alias("energy_status"),  # measured or estimated, per route
+        "measured_share",
     )
 
 
 def _energy(partitions: DataFrame) -> DataFrame:
-    tokens_per_wh = F.col("output_tokens") / (F.col("energy_j") / J_PER_WH)
+    tokens_per_wh = F.col("output_tokens") / wh(F.col("energy_j"))
     all_above_idle = F.bool_and("above_idle_available")
     return partitions.agg(
         F.coalesce(F.sum("energy_j"), F.lit(0.0)).alias("energy_j"),  # 0: every note was reused
-        F.when(all_above_idle, F.sum("energy_above_idle_j") / J_PER_WH).alias("energy_above_idle_wh"),
+        F.coalesce(F.sum("gpu_energy_j"), F.lit(0.0)).alias("gpu_energy_j"),
+        F.coalesce(F.sum("host_energy_j"), F.lit(0.0)).alias("host_energy_j"),
+        measured_share(partitions).alias("measured_share"),
+        F.when(all_above_idle, wh(F.sum("energy_above_idle_j"))).alias("energy_above_idle_wh"),
         F.percentile(tokens_per_wh, 0.5).alias("tokens_per_wh_p50"),
         F.percentile(tokens_per_wh, 0.95).alias("tokens_per_wh_p95"),
         energy_status(F.col("energy_source")).alias("energy_status"),
@@ -124,12 +138,13 @@ def _impact(energy_wh: Column, notes: Column, impact: ImpactFactors) -> list[Col
 
 
 def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame, run: RunInfo) -> DataFrame:
-    """One row: the run's totals, Wh per 1,000 notes, tokens per joule, the partition spread of tokens per
-    Wh, whether the energy was measured, and the derived facility, carbon and cost figures."""
+    """One row: the run's totals, Wh per 1,000 notes (and with discarded attempts' energy), tokens per joule,
+    the partition spread of tokens per Wh, GPU and host energy, how much of it was measured, and the derived
+    facility, carbon and cost figures."""
     counts = notes.agg(*_note_counts())
-    loads = engine_loads.agg((F.coalesce(F.sum("energy_j"), F.lit(0.0)) / J_PER_WH).alias("engine_load_wh"))
+    loads = engine_loads.agg(wh(F.coalesce(F.sum("energy_j"), F.lit(0.0))).alias("engine_load_wh"))
     row = counts.crossJoin(_energy(partitions)).crossJoin(loads)
-    energy_wh = F.col("energy_j") / J_PER_WH
+    energy_wh = wh(F.col("energy_j"))
     return row.select(
         F.lit(run.run_id).alias("run_id"),
         F.lit(run.variant).alias("variant"),
@@ -141,14 +156,21 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         "output_tokens",
         "notes_reused",
         F.try_divide("notes_reused", "notes").alias("cache_hit_rate"),
-        (F.col("reused_output_tokens") * F.try_divide("energy_j", "output_tokens") / J_PER_WH).alias(
+        wh(F.col("reused_output_tokens") * F.try_divide("energy_j", "output_tokens")).alias(
             "energy_avoided_wh"  # estimated: reused outputs' tokens at this run's own J per output token
         ),
         "cached_prompt_tokens",
         F.try_divide("cached_prompt_tokens", "prompt_tokens").alias("prefix_cache_hit_rate"),
         energy_wh.alias("energy_wh"),
+        wh(F.col("gpu_energy_j")).alias("gpu_energy_wh"),
+        wh(F.col("host_energy_j")).alias("host_energy_wh"),
+        "measured_share",
         "energy_above_idle_wh",
-        (energy_wh / F.col("notes") * 1000).alias("wh_per_1000_notes"),
+        wh_per_1000_notes(F.col("energy_j"), F.col("notes")).alias("wh_per_1000_notes"),
+        F.lit(run.retry.energy_j).cast("double").alias("retry_energy_j"),
+        F.lit(run.retry.windows).cast("long").alias("retry_windows"),
+        wh_per_1000_notes(F.col("energy_j") + F.lit(run.retry.energy_j).cast("double"), F.col("notes"))
+        .alias("wh_per_1000_notes_incl_retries"),
         F.try_divide("output_tokens", "energy_j").alias("output_tokens_per_joule"),
         F.try_divide(F.col("prompt_tokens") + F.col("output_tokens"), "energy_j").alias("total_tokens_per_joule"),
         "tokens_per_wh_p50",

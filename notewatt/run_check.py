@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from notewatt.config import OutputConfig
 from notewatt.gate import Check, GateConfig, check_against_baseline, check_targets
-from notewatt.rollup import J_PER_WH
+from notewatt.energy.vocabulary import wh_per_1000_notes
 from notewatt.tables import PARTITION_ENERGY, RUN_ROLLUP, read_table
 
 
@@ -28,7 +28,7 @@ def run_figures(spark: SparkSession, output: OutputConfig, run_id: str) -> tuple
 def partition_wh_per_1000_notes(partitions: DataFrame) -> list[float]:
     """Each partition's Wh per 1,000 notes (partitions with notes), from partition_energy rows."""
     rows = partitions.where(F.col("notes") > 0).select(
-        (F.col("energy_j") / J_PER_WH / F.col("notes") * 1000).alias("wh_per_1000_notes")
+        wh_per_1000_notes(F.col("energy_j"), F.col("notes")).alias("wh_per_1000_notes")
     )
     return [r.wh_per_1000_notes for r in rows.collect()]
 

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
+from notewatt.energy.vocabulary import measured_share_text, status, wh
 from notewatt.tracking import TrackedRun
-
-
-ENERGY_KIND = {
-    "measured": "measured",
-    "partly_estimated": "PARTLY ESTIMATED (some partitions had no NVML/RAPL)",
-    "estimated": "ESTIMATED (no NVML/RAPL: CPU time x watts per core + memory x watts per GiB)",
-    "no_inference": "none spent on inference: every note was reused",
-}
 
 
 def _num(value: float | None, fmt: str = ".3f") -> str:
@@ -43,8 +36,16 @@ def _quality(rollup: dict) -> str:
             f"  (against {rollup['quality_mode']})")
 
 
+def _retries(rollup: dict) -> str:
+    """Energy of discarded task attempts (failed, killed, speculative losers): not charged to notes."""
+    if rollup["retry_energy_j"] is None:
+        return "  retried attempts       unknown (the energy ledger was incomplete; see the job's warnings)"
+    return (f"  retried attempts       {wh(rollup['retry_energy_j']):.4f} Wh in {rollup['retry_windows']} discarded "
+            f"window(s), not charged to notes; Wh / 1,000 incl. them {_num(rollup['wh_per_1000_notes_incl_retries'])}")
+
+
 def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun) -> str:
-    kind = ENERGY_KIND[rollup["energy_status"]]
+    kind = status(rollup["energy_status"]).console
     ok_pct = 100.0 * rollup["notes_ok"] / rollup["notes"] if rollup["notes"] else 0.0
     above_idle = rollup["energy_above_idle_wh"]
     lines = [
@@ -52,8 +53,11 @@ def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun) -> s
         f"  notes                  {rollup['notes']}  ({rollup['notes_ok']} ok, {ok_pct:.1f} %); "
         f"{rollup['notes_in']} read, {rollup['notes_quarantined']} quarantined",
         f"  energy                 {rollup['energy_wh']:.4f} Wh  [{rollup['energy_sources']}: {kind}]",
+        f"  measured share         {measured_share_text(rollup['measured_share'])}  "
+        f"(GPU {rollup['gpu_energy_wh']:.4f} Wh, host {rollup['host_energy_wh']:.4f} Wh)",
         f"  above idle             " + (f"{above_idle:.4f} Wh" if above_idle is not None else "n/a (no idle reading)"),
         f"  Wh per 1,000 notes     {rollup['wh_per_1000_notes']:.3f}",
+        _retries(rollup),
         *_derived(rollup),
         _quality(rollup),
         _reuse(rollup),

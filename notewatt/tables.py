@@ -71,10 +71,11 @@ def read_table(spark: SparkSession, output: OutputConfig, name: str) -> DataFram
 
 
 WINDOW_ENERGY = (
-    "energy_source", "start_ts", "end_ts", "duration_s", "energy_j", "measured_energy_j", "energy_above_idle_j",
+    "energy_source", "start_ts", "end_ts", "duration_s", "energy_j", "device_reading_j", "energy_above_idle_j",
     "above_idle_available", "avg_power_w", "peak_power_w", "idle_power_w", "samples", "sample_interval_s",
     "partial", "partial_reason", "shared_device", "overlap_s",
 )
+WINDOW_SPLIT = ("gpu_energy_j", "host_energy_j", "measured_share")  # a window's energy_j = gpu + host
 COLUMNS = {
     NOTE_ABSTRACTIONS: (
         "run_id", "note_id", "partition_id", "task_attempt", "variant", "model", "status", "abstraction",
@@ -84,15 +85,17 @@ COLUMNS = {
     ),
     PARTITION_ENERGY: (
         "run_id", "partition_id", "task_attempt", "window_id", "host", "executor_id", "pid", "device", "device_name",
-        "notes", "prompt_tokens", "output_tokens", "cached_prompt_tokens", *WINDOW_ENERGY, "variant", "model",
+        "notes", "prompt_tokens", "output_tokens", "cached_prompt_tokens", *WINDOW_ENERGY, *WINDOW_SPLIT,
+        "variant", "model",
     ),
     ENGINE_LOADS: (
         "run_id", "window_id", "host", "executor_id", "pid", "variant", "model", "device", "device_name",
-        *WINDOW_ENERGY,
+        *WINDOW_ENERGY, *WINDOW_SPLIT,
     ),
     DEVICE_ENERGY: (
         "run_id", "window", "window_id", "partition_id", "task_attempt", "host", "executor_id", "pid",
-        "device", "device_name", "scope", "prompt_tokens", "output_tokens", *WINDOW_ENERGY, "variant", "model",
+        "device", "device_name", "component", "scope", "prompt_tokens", "output_tokens", *WINDOW_ENERGY,
+        "variant", "model",
     ),
 }
 

@@ -17,7 +17,9 @@ from notewatt.gate import Check, gate_passed, gate_report  # noqa: E402
 from notewatt.report import run_report_html  # noqa: E402
 
 METRIC_COLUMNS = (
-    "notes", "notes_ok", "prompt_tokens", "output_tokens", "energy_wh", "energy_above_idle_wh", "wh_per_1000_notes",
+    "notes", "notes_ok", "prompt_tokens", "output_tokens", "energy_wh", "gpu_energy_wh", "host_energy_wh",
+    "measured_share", "energy_above_idle_wh", "wh_per_1000_notes", "retry_energy_j", "retry_windows",
+    "wh_per_1000_notes_incl_retries",
     "output_tokens_per_joule", "total_tokens_per_joule", "tokens_per_wh_p50", "tokens_per_wh_p95",
     "duration_s", "notes_per_s", "engine_load_wh", "inference_s", "partitions", "partial_partitions",
     "shared_device_partitions", "notes_reused", "cache_hit_rate", "energy_avoided_wh", "cached_prompt_tokens",
@@ -110,7 +112,7 @@ def log_job_run(
         rollup_frame = pd.DataFrame([rollup])
         mlflow.log_text(rollup_frame.to_csv(index=False), "rollup/run_rollup.csv")
         mlflow.log_dict(rollup_frame.astype(str).iloc[0].to_dict(), "rollup/run_rollup.json")
-        chart = partition_energy_chart(partitions, f"{rollup['energy_sources']}, {energy_kind}")
+        chart = partition_energy_chart(partitions, energy_kind, rollup["energy_sources"])
         mlflow.log_figure(chart, "charts/partition_energy.png")
         close_figure(chart)
         mlflow.log_text(run_report_html(rollup, partitions, checks), "report/run_report.html")

@@ -44,7 +44,7 @@ class FakeEngine:
 class TraceMeter:
     """A meter that replays a synthetic trace: power(t) in watts and/or a cumulative counter."""
 
-    device, device_name = "fake-gpu", "Fake GPU"
+    device, device_name, component = "fake-gpu", "Fake GPU", "gpu"
     counter_source, power_source = "nvml_counter", "nvml_power"
     scope, shared_counter = "device", True
 
@@ -56,3 +56,69 @@ class TraceMeter:
 
     def power_w(self):
         return None if self.power is None else self.power(self.clock())
+
+
+class FakeNvml:
+    """Stands in for the pynvml module: `gpus` maps index -> (UUID, name, counter_mj, power_mw); `init_error`
+    (an NVMLError subclass name) makes nvmlInit fail; `broken` GPU indices raise on every reading."""
+
+    class NVMLError(Exception):
+        pass
+
+    class NVMLError_NotSupported(NVMLError):
+        pass
+
+    def __init__(self, gpus: dict[int, tuple[str, str, int, int]], init_error: str | None = None, broken=()):
+        self.gpus, self.init_error, self.broken = gpus, init_error, set(broken)
+
+    def nvmlInit(self):
+        if self.init_error:
+            raise type(self.init_error, (self.NVMLError,), {})("fake NVML failure")
+
+    def nvmlDeviceGetCount(self):
+        return len(self.gpus)
+
+    def nvmlDeviceGetHandleByIndex(self, index):
+        if index not in self.gpus:
+            raise type("NVMLError_InvalidArgument", (self.NVMLError,), {})("Invalid Argument")
+        return index
+
+    def nvmlDeviceGetHandleByUUID(self, uuid):
+        found = [i for i, gpu in self.gpus.items() if gpu[0] == uuid]
+        if not found:
+            raise type("NVMLError_NotFound", (self.NVMLError,), {})("Not Found")
+        return found[0]
+
+    def nvmlDeviceGetUUID(self, handle):
+        return self.gpus[handle][0].encode()
+
+    def nvmlDeviceGetName(self, handle):
+        return self.gpus[handle][1]
+
+    def _reading(self, handle, field):
+        if handle in self.broken:
+            raise type("NVMLError_GpuIsLost", (self.NVMLError,), {})("GPU is lost")
+        return self.gpus[handle][field]
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        return self._reading(handle, 2)
+
+    def nvmlDeviceGetPowerUsage(self, handle):
+        return self._reading(handle, 3)
+
+
+def fake_rapl_tree(root, packages: dict[str, int], max_range_uj: int = 1_000_000, dram_uj: int | None = None):
+    """A /sys/class/powercap tree: one zone per package (name -> energy_uj), optionally a dram subzone."""
+    for index, (name, energy) in enumerate(packages.items()):
+        zone = root / f"intel-rapl:{index}"
+        zone.mkdir(parents=True)
+        (zone / "name").write_text(f"{name}\n")
+        (zone / "energy_uj").write_text(f"{energy}\n")
+        (zone / "max_energy_range_uj").write_text(f"{max_range_uj}\n")
+        if dram_uj is not None:
+            dram = zone / f"intel-rapl:{index}:0"
+            dram.mkdir()
+            (dram / "name").write_text("dram\n")
+            (dram / "energy_uj").write_text(f"{dram_uj}\n")
+            (dram / "max_energy_range_uj").write_text(f"{max_range_uj}\n")
+    return root

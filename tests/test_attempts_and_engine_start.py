@@ -1,5 +1,8 @@
 """Task retries count once; the engine start fails with a clear one-line reason; engines are closed."""
 
+import threading
+import time
+
 import pandas as pd
 import pytest
 
@@ -7,7 +10,10 @@ import udfs.abstract_partition as partition
 from notewatt.inference import one_attempt_per_partition
 from tests.fakes import FakeEngine, TraceMeter
 from udfs.abstract_partition import OUTPUT_DTYPES, output_frame
+from udfs.energy_ledger import read_entries
 from udfs.engine import EngineSpec, EngineStartError
+from udfs.meters import MeteringError, TaskMeters
+from udfs.task_energy import MeteringSettings, ledger_listener
 from udfs.task_info import TaskInfo
 
 
@@ -44,16 +50,22 @@ def test_the_fail_once_hook_fires_only_on_the_first_attempt_of_its_partition(mon
     partition.fail_once_for_tests(task(1, 0))
 
 
-def test_an_engine_that_cannot_start_names_model_devices_and_reason(monkeypatch):
+def test_an_engine_that_cannot_start_names_model_devices_and_reason_and_closes_its_window(monkeypatch, tmp_path):
     def broken(spec):
         raise FileNotFoundError("no config.json in /models/missing")
 
     monkeypatch.setattr(partition, "VllmEngine", broken)
-    meter = TraceMeter(clock=lambda: 0.0, power=lambda t: 1.0)
+    meter = TraceMeter(clock=time.monotonic, power=lambda t: 1.0)
+    metering = MeteringSettings(sample_interval_s=0.01, ledger_folder=str(tmp_path))
+    task = TaskInfo(0, 0, "h", "e", 1, ())
     with pytest.raises(EngineStartError) as error:
-        partition.start_engine(EngineSpec(model="/models/missing"), [meter])
+        partition.cached_engine(EngineSpec(model="/models/missing"), TaskMeters([meter]), metering,
+                                ledger_listener(metering, "r", "v", task, "engine_load"))
     message = str(error.value)
     assert "/models/missing" in message and "Fake GPU fake-gpu" in message and "FileNotFoundError" in message
+    assert not [t for t in threading.enumerate() if t.name == "energy-sampler"]
+    [entry] = read_entries(str(tmp_path))
+    assert (entry["window"], entry["state"]) == ("engine_load", "failed")
 
 
 def test_close_engines_closes_and_forgets_every_engine(monkeypatch):
@@ -63,11 +75,15 @@ def test_close_engines_closes_and_forgets_every_engine(monkeypatch):
     assert partition._ENGINES == {} and all(e.closed for e in engines.values())
 
 
-def test_the_driver_finds_the_engine_start_reason_in_a_task_failure():
-    from notewatt.inference import engine_start_failure
+def test_the_driver_finds_why_tasks_could_not_start_in_a_task_failure():
+    from notewatt.inference import task_start_failure
 
     trace = ("org.apache.spark.SparkException: Job aborted ...\n  File \"udfs/abstract_partition.py\", line 9\n"
              "udfs.engine.EngineStartError: vLLM engine could not start: model /m, devices [cpu]: OSError: gone\n"
              "\tat org.apache.spark...")
-    assert engine_start_failure(trace) == "vLLM engine could not start: model /m, devices [cpu]: OSError: gone"
-    assert engine_start_failure("org.apache.spark.SparkException: something else") is None
+    failure = task_start_failure(trace)
+    assert isinstance(failure, EngineStartError)
+    assert str(failure) == "vLLM engine could not start: model /m, devices [cpu]: OSError: gone"
+    metering = "udfs.meters.MeteringError: energy.require_measured is true and GPU 0 cannot be read: NVMLError_Unknown\n"
+    assert isinstance(task_start_failure(metering), MeteringError)
+    assert task_start_failure("org.apache.spark.SparkException: something else") is None

@@ -86,6 +86,22 @@ def test_every_good_note_once_despite_a_retried_task(cluster_run, tables):
     assert {n.task_attempt for n in notes if n.partition_id == RETRIED_PARTITION} == {retried.task_attempt}
 
 
+def test_the_failed_attempts_energy_is_counted_but_not_charged_to_notes(cluster_run, tables):
+    """The failed attempt's window left its energy in the ledger (under the output folder) when it raised; so did
+    the engine load of its worker, when no later task of that worker reported it."""
+    [rollup] = tables[RUN_ROLLUP]
+    assert rollup.retry_energy_j > 0 and rollup.retry_windows >= 1
+    assert rollup.wh_per_1000_notes_incl_retries > rollup.wh_per_1000_notes
+    assert rollup.energy_wh == pytest.approx(sum(p.energy_j for p in tables[PARTITION_ENERGY]) / 3600)
+    ledger = [json.loads(p.read_text()) for p in (cluster_run[0] / "delta" / "_energy_ledger").rglob("*.json")]
+    failed = [e for e in ledger if e["state"] == "failed"]
+    assert [(e["window"], e["partition_id"], e["task_attempt"]) for e in failed] == [("partition", RETRIED_PARTITION, 0)]
+    kept = {w.window_id for w in tables[PARTITION_ENERGY]} | {w.window_id for w in tables[ENGINE_LOADS]}
+    discarded = [e for e in ledger if e["window_id"] not in kept]
+    assert failed[0] in discarded and len(discarded) == rollup.retry_windows
+    assert rollup.retry_energy_j == pytest.approx(sum(e["energy_j"] for e in discarded))
+
+
 def test_each_executor_loaded_its_own_engine(cluster_run):
     """Both executors ran an inference task and loaded an engine in their own Python worker. Read from the
     executors' logs: the tables keep only successful attempts, and the retry may land on either executor."""

@@ -4,7 +4,7 @@ import pytest
 
 from tests.fakes import TraceMeter
 from udfs.energy import EnergyMonitor, Sample, device_energy, idle_power_w, trapezoid_energy_j
-from udfs.meters import CpuTimeEstimateMeter, RaplMeter, meters_for_task, physical_gpu_address
+from udfs.meters import CpuTimeEstimateMeter, RaplMeter, physical_gpu_address
 
 
 def trace(power, t_end, dt=0.1, energy=None):
@@ -95,14 +95,12 @@ def test_rapl_counter_wraparound(tmp_path):
     assert meter.energy_j() == pytest.approx(0.2)
 
 
-def test_cpu_estimate_is_labelled_and_used_without_nvml_or_rapl():
-    [meter] = meters_for_task([], watts_per_core=10.0)
-    assert isinstance(meter, (CpuTimeEstimateMeter, RaplMeter))
-    if isinstance(meter, CpuTimeEstimateMeter):
-        assert meter.counter_source == "estimate"
-        before = meter.energy_j()
-        sum(i * i for i in range(200_000))
-        assert meter.energy_j() > before
+def test_cpu_estimate_counts_cpu_time_and_is_labelled():
+    meter = CpuTimeEstimateMeter(watts_per_core=10.0)
+    assert (meter.counter_source, meter.component, meter.scope) == ("estimate", "host", "process")
+    before = meter.energy_j()
+    sum(i * i for i in range(200_000))
+    assert meter.energy_j() > before
 
 
 @pytest.mark.parametrize(
@@ -141,3 +139,35 @@ def test_cpu_estimate_adds_resident_memory_over_time():
     time.sleep(0.2)
     dram_j = (with_dram.energy_j() - cpu_only.energy_j()) - start
     assert dram_j > 0 and with_dram.scope == "process" and with_dram.device_name == "cpu+dram (estimate)"
+
+
+def test_a_counter_that_did_not_advance_falls_back_to_power_samples():
+    samples = trace(lambda t: 90.0, 2.0, energy=lambda t: 777.0)  # the counter is stuck for 2 s
+    result = device_energy(TraceMeter(clock=lambda: 0.0), samples)
+    assert (result.source, result.problem) == ("nvml_power", None)
+    assert result.energy_j == pytest.approx(180.0)
+
+
+def test_a_counter_that_did_not_advance_without_power_samples_is_partial_not_0_j_measured():
+    stuck = TraceMeter(clock=time.monotonic, energy=lambda t: 42.0)  # a counter, no power reading
+    monitor = EnergyMonitor([stuck], sample_interval_s=0.01)
+    window = monitor.begin()
+    time.sleep(0.05)
+    m = monitor.end(window)
+    assert m.energy_j == 0.0 and m.partial
+    assert "fake-gpu: energy counter did not advance" in m.partial_reason
+    assert m.devices[0].counter_start_j is None  # a stuck counter gives the driver no edges to split with
+
+
+def test_a_window_that_reads_0_j_is_logged(caplog):
+    monitor = EnergyMonitor([TraceMeter(clock=time.monotonic, energy=lambda t: 1.0)], sample_interval_s=0.0)
+    with caplog.at_level("WARNING", logger="notewatt.energy"):
+        monitor.end(monitor.begin())
+    assert "read 0 J" in caplog.text
+
+
+def test_ending_a_window_twice_returns_the_same_measurement():
+    monitor = EnergyMonitor([TraceMeter(clock=time.monotonic, power=lambda t: 10.0)], sample_interval_s=0.01)
+    window = monitor.begin()
+    first = monitor.end(window)
+    assert monitor.end(window) is first

@@ -35,7 +35,8 @@ def test_one_energy_row_per_partition_with_its_source(spark, job_run):
         assert p.end_ts > p.start_ts and p.notes == sum(n.partition_id == p.partition_id for n in notes)
         share = sum(n.energy_j for n in notes if n.partition_id == p.partition_id)
         assert share == pytest.approx(p.energy_j)
-        assert p.measured_energy_j == pytest.approx(p.energy_j) and not p.shared_device  # per-process estimate
+        assert p.device_reading_j == pytest.approx(p.energy_j) and not p.shared_device  # per-process estimate
+        assert (p.gpu_energy_j, p.host_energy_j, p.measured_share) == (0.0, pytest.approx(p.energy_j), 0.0)
         assert p.above_idle_available is False and p.energy_above_idle_j is None
     assert len(read_table(spark, output, ENGINE_LOADS).collect()) >= 1
 
@@ -48,13 +49,16 @@ def test_device_rows_add_up_to_their_windows(spark, job_run):
     by_window = {w.window_id: w for w in windows}
     for d in devices:
         assert d.scope == "process" and d.energy_j == pytest.approx(by_window[d.window_id].energy_j)
+        assert d.component == "host" and d.energy_source == "estimate"
 
 
 def test_rollup_is_consistent_with_the_tables(spark, job_run):
     rollup, output, _ = job_run
     [row] = read_table(spark, output, RUN_ROLLUP).collect()
     partitions = read_table(spark, output, PARTITION_ENERGY).collect()
-    assert row.notes == NOTES and row.energy_status == "estimated"
+    assert row.notes == NOTES and row.energy_status == "estimated" and row.measured_share == 0.0
+    assert (row.retry_energy_j, row.retry_windows) == (0.0, 0)  # no attempt failed; the ledger had every window
+    assert row.wh_per_1000_notes_incl_retries == pytest.approx(row.wh_per_1000_notes)
     assert row.energy_wh == pytest.approx(sum(p.energy_j for p in partitions) / 3600)
     assert row.wh_per_1000_notes == pytest.approx(row.energy_wh / row.notes * 1000)
     assert row.output_tokens_per_joule == pytest.approx(row.output_tokens / (row.energy_wh * 3600))

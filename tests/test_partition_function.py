@@ -8,6 +8,7 @@ from udfs.energy import EnergyMonitor
 from udfs.engine import EngineSpec
 from udfs.preprocess import Preprocessing
 from udfs.prompts import PromptTemplate
+from udfs.task_energy import MeteringSettings
 from udfs.task_info import TaskInfo
 
 TASK = TaskInfo(partition_id=3, task_attempt=1, host="h", executor_id="7", pid=42, gpu_addresses=())
@@ -19,8 +20,7 @@ def settings(batch_size=None, preprocessing=Preprocessing()):
         template=PromptTemplate("t", "sys", "{note_type}: {text}"),
         schema=json.load(open("conf/abstraction_schema.json")),
         max_tokens=64, temperature=0.0, batch_size=batch_size, preprocessing=preprocessing,
-        sample_interval_s=0.0, cpu_watts_per_core=10.0,
-        dram_watts_per_gib=0.375,
+        metering=MeteringSettings(sample_interval_s=0.0),
     )
 
 

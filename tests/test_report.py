@@ -29,8 +29,11 @@ ROLLUP = {
     "partitions": 2, "partial_partitions": 0, "shared_device_partitions": 0, "facility_wh_per_1000_notes": 30.9,
     "gco2e_per_1000_notes": 11.2, "cost_per_1000_notes": None, "pue": 1.25, "carbon_intensity_g_per_kwh": 363.0,
     "carbon_intensity_source": "codecarbon:DEU 2023", "price_per_kwh": None, "currency": "USD",
+    "measured_share": 0.0, "gpu_energy_wh": 0.0, "host_energy_wh": 0.8899, "retry_energy_j": 0.0, "retry_windows": 0,
+    "wh_per_1000_notes_incl_retries": 24.719,
 }
-MEASURED = ROLLUP | {"energy_status": "measured", "energy_sources": "nvml_counter", "energy_above_idle_wh": 0.61}
+MEASURED = ROLLUP | {"energy_status": "measured", "energy_sources": "nvml_counter,rapl", "energy_above_idle_wh": 0.61,
+                     "measured_share": 1.0, "gpu_energy_wh": 0.7, "host_energy_wh": 0.1899}
 PARTITIONS = pd.DataFrame({"partition_id": [1, 0], "energy_j": [1500.0, 1703.6], "output_tokens": [4400, 5490]})
 
 
@@ -44,7 +47,8 @@ def test_an_estimated_run_is_labelled_estimated_and_never_measured():
     assert 'class="banner estimated"' in html and "ESTIMATED ENERGY: not a measurement" in html
     assert "Measured energy" not in html and "MEASURED" not in html
     assert html.count('<span class="tag estimated">ESTIMATED</span>') >= 6  # every energy figure tagged
-    assert "CPU time x energy.cpu_watts_per_core" in html  # what the estimate is
+    assert "children x energy.cpu_watts_per_core" in html  # what the estimate is
+    assert "0.000 (all estimated)" in html  # the measured share
     assert "n/a" in html  # no above-idle figure without an idle reading
 
 
@@ -52,7 +56,8 @@ def test_a_measured_run_is_shown_as_measured():
     html = run_report_html(MEASURED, PARTITIONS)
     assert 'class="banner measured"' in html and "Measured energy" in html
     assert '<span class="tag measured">MEASURED</span>' in html and "ESTIMATED" not in html
-    assert "nvml_counter" in html and "0.6100 Wh" in html
+    assert "nvml_counter" in html and "0.6100 Wh" in html and "1.000 (all measured)" in html
+    assert "GPU 0.7000 Wh, host 0.1899 Wh" in html
 
 
 def test_a_partly_estimated_run_says_so():
@@ -110,6 +115,7 @@ def rollups(statuses=("estimated", "measured")) -> pd.DataFrame:
         "notes_ok": [9, 5, 8][:n], "energy_wh": [0.5, 0.2, 0.3][:n], "wh_per_1000_notes": [50.0, 20.0, 30.0][:n],
         "output_tokens_per_joule": [2.0, 4.0, 3.0][:n], "tokens_per_wh_p50": [7000.0] * n,
         "tokens_per_wh_p95": [8000.0] * n, "energy_status": list(statuses), "energy_sources": ["estimate"] * n,
+        "measured_share": [{"measured": 1.0, "estimated": 0.0}.get(s, 0.5) for s in statuses],
     })
 
 

@@ -1,15 +1,19 @@
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 
+from notewatt.energy.retries import RetryEnergy
+from notewatt.energy.vocabulary import J_PER_WH
 from notewatt.impact import ImpactFactors
-from notewatt.rollup import J_PER_WH, RunInfo, route_rollup, run_rollup, with_note_energy, with_route_quality
+from notewatt.rollup import RunInfo, route_rollup, run_rollup, with_note_energy, with_route_quality
 
 NOTE_COLS = ("partition_id int, note_id string, status string, prompt_tokens long, output_tokens long, "
              "variant string, cache_hit boolean, reused_output_tokens long, cached_prompt_tokens long")
 PART_COLS = ("variant string, partition_id int, energy_j double, energy_source string, start_ts double, end_ts double, "
              "notes long, prompt_tokens long, output_tokens long, energy_above_idle_j double, "
-             "above_idle_available boolean, partial boolean, shared_device boolean")
+             "above_idle_available boolean, partial boolean, shared_device boolean, gpu_energy_j double, "
+             "host_energy_j double, measured_share double")
 IMPACT = ImpactFactors(pue=1.2, carbon_intensity_g_per_kwh=400.0, carbon_intensity_source="config",
                        price_per_kwh=0.25, currency="EUR")
 
@@ -21,8 +25,8 @@ def frames(spark):
          (1, "c", "truncated", 20, 80, "v", False, 0, 0)], NOTE_COLS
     )
     partitions = spark.createDataFrame(
-        [("v", 0, 100.0, "nvml_counter", 0.0, 10.0, 2, 40, 60, 60.0, True, False, True),
-         ("v", 1, 300.0, "estimate", 2.0, 14.0, 1, 20, 80, None, False, True, False)],
+        [("v", 0, 100.0, "nvml_counter", 0.0, 10.0, 2, 40, 60, 60.0, True, False, True, 100.0, 0.0, 1.0),
+         ("v", 1, 300.0, "estimate", 2.0, 14.0, 1, 20, 80, None, False, True, False, 0.0, 300.0, 0.0)],
         PART_COLS,
     )
     loads = spark.createDataFrame([(50.0,)], "energy_j double")
@@ -48,6 +52,10 @@ def test_rollup_arithmetic(frames):
     assert row["tokens_per_wh_p50"] == pytest.approx(sum(per_partition) / 2)
     assert per_partition[0] < row["tokens_per_wh_p95"] <= per_partition[1]
     assert row["energy_status"] == "partly_estimated" and row["energy_sources"] == "estimate,nvml_counter"
+    assert row["measured_share"] == pytest.approx(100 / 400)
+    assert (row["gpu_energy_wh"], row["host_energy_wh"]) == pytest.approx((100 / J_PER_WH, 300 / J_PER_WH))
+    assert (row["retry_energy_j"], row["retry_windows"]) == (0.0, 0)
+    assert row["wh_per_1000_notes_incl_retries"] == pytest.approx(row["wh_per_1000_notes"])
     assert row["energy_above_idle_wh"] is None  # one partition had no idle reading
     assert (row["partial_partitions"], row["shared_device_partitions"]) == (1, 1)
     assert row["engine_load_wh"] == pytest.approx(50 / J_PER_WH)
@@ -82,9 +90,9 @@ def test_route_rollup_gives_each_variant_its_own_energy_and_notes(spark):
          (1, "c", "ok", 30, 50, "large", False, 0, 0)], NOTE_COLS
     )
     partitions = spark.createDataFrame(
-        [("small", 0, 36.0, "estimate", 0.0, 1.0, 1, 10, 30, None, False, False, False),
-         ("large", 0, 72.0, "estimate", 0.0, 1.0, 1, 30, 50, None, False, False, False),
-         ("large", 1, 72.0, "estimate", 0.0, 1.0, 1, 30, 50, None, False, False, False)], PART_COLS
+        [("small", 0, 36.0, "estimate", 0.0, 1.0, 1, 10, 30, None, False, False, False, 0.0, 36.0, 0.0),
+         ("large", 0, 72.0, "estimate,nvml_counter", 0.0, 1.0, 1, 30, 50, None, False, False, False, 54.0, 18.0, 0.75),
+         ("large", 1, 72.0, "estimate", 0.0, 1.0, 1, 30, 50, None, False, False, False, 0.0, 72.0, 0.0)], PART_COLS
     )
     rows = with_route_quality(route_rollup(notes, partitions, "r"), {"small": 0.5, "large": 0.75})
     by_route = {r.variant: r for r in rows.collect()}
@@ -92,6 +100,8 @@ def test_route_rollup_gives_each_variant_its_own_energy_and_notes(spark):
     assert by_route["large"].wh_per_1000_notes == pytest.approx(144 / J_PER_WH / 2 * 1000)
     assert by_route["large"].output_tokens_per_joule == pytest.approx(100 / 144)
     assert (by_route["small"].f1_overall, by_route["large"].f1_overall) == (0.5, 0.75)
+    assert (by_route["small"].energy_status, by_route["large"].energy_status) == ("estimated", "partly_estimated")
+    assert (by_route["small"].measured_share, by_route["large"].measured_share) == (0.0, pytest.approx(54 / 144))
 
 
 def test_derived_impact_figures_per_1000_notes(frames):
@@ -105,10 +115,16 @@ def test_derived_impact_figures_per_1000_notes(frames):
     assert (row["pue"], row["carbon_intensity_source"], row["currency"]) == (1.2, "config", "EUR")
 
 
-@pytest.mark.parametrize("sources, status", [(["nvml_counter", "rapl"], "measured"), (["estimate"], "estimated")])
-def test_energy_status(spark, sources, status):
+@pytest.mark.parametrize("sources, shares, status", [
+    (["nvml_counter", "rapl"], [1.0, 1.0], "measured"),
+    (["estimate"], [0.0], "estimated"),
+    (["estimate,nvml_counter", "estimate,nvml_counter"], [0.8, 0.8], "partly_estimated"),  # GPUs beside an estimated host
+    (["estimate,nvml_counter", "estimate"], [0.8, 0.0], "partly_estimated"),  # one task's GPU could not be read
+])
+def test_energy_status_and_measured_share(spark, sources, shares, status):
     partitions = spark.createDataFrame(
-        [("v", i, 10.0, s, 0.0, 1.0, 1, 1, 1, 5.0, True, False, False) for i, s in enumerate(sources)], PART_COLS
+        [("v", i, 10.0, s, 0.0, 1.0, 1, 1, 1, 5.0, True, False, False, 10.0 * m, 10.0 * (1 - m), m)
+         for i, (s, m) in enumerate(zip(sources, shares))], PART_COLS
     )
     notes = spark.createDataFrame([(0, "a", "ok", 1, 1, "v", False, 0, 0)], NOTE_COLS)
     loads = spark.createDataFrame([(1.0,)], "energy_j double")
@@ -116,5 +132,19 @@ def test_energy_status(spark, sources, status):
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=1.0, impact=no_impact)
     row = run_rollup(notes, partitions, loads, run).first().asDict()
     assert row["energy_status"] == status
+    assert row["measured_share"] == pytest.approx(sum(shares) / len(shares))
     assert row["energy_above_idle_wh"] == pytest.approx(5.0 * len(sources) / J_PER_WH)
     assert row["gco2e_per_1000_notes"] is None and row["cost_per_1000_notes"] is None
+
+
+def test_retried_attempts_energy_is_reported_but_not_charged_to_notes(frames):
+    notes, partitions, loads = frames
+    run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=20.0, impact=IMPACT,
+                  retry=RetryEnergy(200.0, 1))
+    row = run_rollup(notes, partitions, loads, run).first().asDict()
+    assert (row["retry_energy_j"], row["retry_windows"]) == (200.0, 1)
+    assert row["wh_per_1000_notes"] == pytest.approx(400 / J_PER_WH / 3 * 1000)
+    assert row["wh_per_1000_notes_incl_retries"] == pytest.approx(600 / J_PER_WH / 3 * 1000)
+    unknown = replace(run, retry=RetryEnergy(None, None))
+    row = run_rollup(notes, partitions, loads, unknown).first().asDict()
+    assert row["retry_energy_j"] is None and row["wh_per_1000_notes_incl_retries"] is None

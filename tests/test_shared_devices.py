@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from notewatt.shared_devices import DeviceWindow, apportion, apportion_frame
+from udfs.shared_devices import DeviceWindow, apportion, apportion_frame
 
 IDLE_W = 50.0
 
@@ -82,7 +82,7 @@ def test_frame_keeps_the_reading_and_flags_shared_rows():
         for w, n in zip(measured(spans, tokens), tokens)
     ])
     out = apportion_frame(frame)
-    assert out["measured_energy_j"].tolist() == pytest.approx(frame["energy_j"].tolist())
+    assert out["device_reading_j"].tolist() == pytest.approx(frame["energy_j"].tolist())
     assert out["energy_j"].sum() == pytest.approx(counter(15, spans), rel=1e-6)
     assert out["shared_device"].tolist() == [True, True] and out["above_idle_available"].all()
 

@@ -4,8 +4,9 @@ inside one energy window.
 It yields four kinds of rows in one schema (`row_type`): one `note` row per note, one `partition`
 row with the partition's energy window and token totals, once per Python worker an `engine_load`
 row whose energy is the model load (kept out of every partition's window), and a `device` row per
-device of each of those windows (`window` says which), which the driver uses to apportion devices
-shared by overlapping windows.
+device of each of those windows (`window` says which; its GPUs and its host), which the driver uses to
+apportion devices shared by overlapping windows. Every window also leaves entries in the energy ledger,
+so that an attempt whose rows Spark discards is still counted (udfs/energy_ledger.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import atexit
 import logging
 import os
 import time
-import uuid
 from dataclasses import dataclass
 from itertools import chain
 from typing import Iterator
@@ -22,12 +22,14 @@ from typing import Iterator
 import pandas as pd
 
 from udfs.abstraction import ERROR, AbstractionValidator, combine_chunks
-from udfs.energy import DeviceMeasurement, EnergyMonitor, Measurement, idle_power_w
+from udfs.energy import DeviceMeasurement, EnergyMonitor, Listener, Measurement, idle_power_w
+from udfs.energy_ledger import ENGINE_LOAD, PARTITION
 from udfs.engine import Engine, EngineSpec, EngineStartError, Generation, VllmEngine
 from udfs.gpu_binding import bind_task_gpus, bound_addresses
-from udfs.meters import Meter, meters_for_task
+from udfs.meters import TaskMeters
 from udfs.preprocess import NotePrompts, Preprocessing, note_prompts
 from udfs.prompts import PromptTemplate
+from udfs.task_energy import MeteringSettings, ledger_listener, meters_for, monitor_for
 from udfs.task_info import TaskInfo, current_task
 
 log = logging.getLogger("notewatt.partition")
@@ -38,7 +40,7 @@ OUTPUT_SCHEMA = """
     note_id string, note_type string, status string, abstraction string, detail string,
     input_truncated boolean, input_flags string, finish_reason string,
     notes long, prompt_tokens long, output_tokens long, cached_prompt_tokens long, chunks int, sections_dropped int,
-    device string, device_name string, energy_source string,
+    device string, device_name string, component string, energy_source string,
     start_ts double, end_ts double, duration_s double, energy_j double,
     avg_power_w double, peak_power_w double, idle_power_w double,
     samples int, sample_interval_s double, partial boolean, partial_reason string,
@@ -67,9 +69,7 @@ class PartitionSettings:
     temperature: float
     batch_size: int | None
     preprocessing: Preprocessing
-    sample_interval_s: float
-    cpu_watts_per_core: float
-    dram_watts_per_gib: float
+    metering: MeteringSettings
 
     @property
     def prompt_budget_tokens(self) -> int | None:
@@ -89,26 +89,25 @@ class LoadedEngine:
 _ENGINES: dict[str, LoadedEngine] = {}  # per Python worker process: survives across tasks when workers are reused
 
 
-def cached_engine(spec: EngineSpec, meters: list[Meter], sample_interval_s: float) -> LoadedEngine:
+def cached_engine(spec: EngineSpec, metered: TaskMeters, metering: MeteringSettings, listener: Listener) -> LoadedEngine:
     """This worker's engine for `spec`, built on first use inside its own energy window; the devices'
     idle power is read once, just before the model loads, and kept with the load measurement."""
     if spec.key not in _ENGINES:
-        idle = [idle_power_w(meter) for meter in meters]
-        monitor = EnergyMonitor(meters, sample_interval_s, idle)
+        idle = [idle_power_w(meter) for meter in metered.meters]
         started = time.monotonic()
-        window = monitor.begin()
-        engine = start_engine(spec, meters)
-        _ENGINES[spec.key] = LoadedEngine(engine, monitor.end(window), idle)
+        with monitor_for(metering, metered, idle).measure(listener) as window:
+            engine = start_engine(spec, metered)
+        _ENGINES[spec.key] = LoadedEngine(engine, window.measurement, idle)
         log.info("engine loaded in pid %d in %.1f s", os.getpid(), time.monotonic() - started)
     return _ENGINES[spec.key]
 
 
-def start_engine(spec: EngineSpec, meters: list[Meter]) -> Engine:
+def start_engine(spec: EngineSpec, metered: TaskMeters) -> Engine:
     """Build the engine, or fail with the model, the devices and the reason in one line."""
     try:
         engine = VllmEngine(spec)
     except Exception as exc:
-        devices = ",".join(f"{m.device_name} {m.device}" for m in meters)
+        devices = ",".join(f"{m.device_name} {m.device}" for m in metered.meters)
         raise EngineStartError(
             f"vLLM engine could not start: model {spec.model}, devices [{devices}]: {type(exc).__name__}: {exc}"
         ) from exc
@@ -146,13 +145,14 @@ def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSetti
         return  # an empty partition loads no engine and has no energy row
     task = current_task()
     visible = bind_task_gpus(task.gpu_addresses)  # before the engine: CUDA then sees only the task's GPUs
-    meters = meters_for_task(list(bound_addresses(visible)), settings.cpu_watts_per_core, settings.dram_watts_per_gib)
-    loaded = cached_engine(settings.engine, meters, settings.sample_interval_s)
-    monitor = EnergyMonitor(meters, settings.sample_interval_s, loaded.idle_power_w)
+    metered = meters_for(settings.metering, bound_addresses(visible))  # MeteringError when it must measure but cannot
+    listener = lambda window: ledger_listener(settings.metering, settings.run_id, settings.variant, task, window)  # noqa: E731
+    loaded = cached_engine(settings.engine, metered, settings.metering, listener(ENGINE_LOAD))
+    monitor = monitor_for(settings.metering, metered, loaded.idle_power_w)
     if not loaded.load_reported:
-        loaded.load_reported = True
-        yield measurement_frame("engine_load", loaded.load, settings, task, **dict.fromkeys(TOKEN_COUNTS, 0))
-    yield from abstract_batches(chain([first], batches), settings, loaded.engine, monitor, task)
+        yield measurement_frame(ENGINE_LOAD, loaded.load, settings, task, **dict.fromkeys(TOKEN_COUNTS, 0))
+    yield from abstract_batches(chain([first], batches), settings, loaded.engine, monitor, task, listener(PARTITION))
+    loaded.load_reported = True  # only now: a failed attempt's rows (its engine_load row too) are discarded
 
 
 def abstract_batches(
@@ -161,24 +161,25 @@ def abstract_batches(
     engine: Engine,
     monitor: EnergyMonitor,
     task: TaskInfo,
+    listener: Listener | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """Run every note through the engine inside one energy window; yield note rows, then the partition row."""
+    """Run every note through the engine inside one energy window; yield note rows, then the partition row.
+    The window is ended (and its energy left in the ledger) also when the partition raises."""
     validator = AbstractionValidator(settings.schema)
-    window = monitor.begin()
     started, totals = time.monotonic(), dict.fromkeys(TOKEN_COUNTS, 0)
-    for batch in batches:
-        for chunk in split_batch(batch, settings.batch_size):
-            rows = abstract_chunk(chunk, settings, engine, validator, task)
-            fail_once_for_tests(task)
-            for name in TOKEN_COUNTS:
-                totals[name] += int(rows[name].sum())
-            log.info(
-                "partition %d attempt %d: %d notes done, %.1f s elapsed",
-                task.partition_id, task.task_attempt, totals["notes"], time.monotonic() - started,
-            )
-            yield rows
-    measurement = monitor.end(window)
-    yield measurement_frame("partition", measurement, settings, task, **totals)
+    with monitor.measure(listener) as window:
+        for batch in batches:
+            for chunk in split_batch(batch, settings.batch_size):
+                rows = abstract_chunk(chunk, settings, engine, validator, task)
+                fail_once_for_tests(task)
+                for name in TOKEN_COUNTS:
+                    totals[name] += int(rows[name].sum())
+                log.info(
+                    "partition %d attempt %d: %d notes done, %.1f s elapsed",
+                    task.partition_id, task.task_attempt, totals["notes"], time.monotonic() - started,
+                )
+                yield rows
+    yield measurement_frame(PARTITION, window.measurement, settings, task, **totals)
 
 
 TOKEN_COUNTS = ("notes", "prompt_tokens", "output_tokens", "cached_prompt_tokens")
@@ -269,7 +270,7 @@ def measurement_frame(
     """An energy window (a partition's, or the engine load's) with its note and token `counts`: its summary
     row, then one row per device."""
     common = _identity(settings, task) | counts | dict(
-        window=window, window_id=uuid.uuid4().hex,
+        window=window, window_id=m.window_id,
         start_ts=m.start_ts, end_ts=m.end_ts, duration_s=m.duration_s, sample_interval_s=m.sample_interval_s,
         partial=m.partial, partial_reason=m.partial_reason,
     )
@@ -283,7 +284,7 @@ def measurement_frame(
 
 def _device_fields(d: DeviceMeasurement, duration_s: float) -> dict:
     return dict(
-        row_type="device", device=d.device, device_name=d.device_name, scope=d.scope,
+        row_type="device", device=d.device, device_name=d.device_name, component=d.component, scope=d.scope,
         energy_source=d.energy_source, energy_j=d.energy_j, avg_power_w=d.energy_j / duration_s,
         peak_power_w=d.peak_power_w, idle_power_w=d.idle_power_w, samples=d.samples,
         counter_start_j=d.counter_start_j, counter_end_j=d.counter_end_j,

@@ -2,18 +2,26 @@
 
 Modelled on Zeus's ZeusMonitor: one monitor, begin/end windows, a Measurement dataclass, devices behind
 a meter layer (udfs/meters.py). While a window is open a sampler thread reads power (and counters) at
-a fixed interval; at the end, a device's energy is its counter delta when the counter moved, otherwise
-the trapezoid integral of its power samples (NVML's counter updates only about every 100 ms, so very
-short windows can read 0 J).
+a fixed interval and, every `heartbeat_s`, hands the window's energy so far to the window's listener (the
+energy ledger, which keeps the energy of attempts whose rows Spark discards). At the end, a device's
+energy is its counter delta when the counter moved, otherwise the trapezoid integral of its power
+samples (NVML's counter updates only about every 100 ms); a counter that did not move with no power
+samples to fall back on is not "0 J measured": the window is marked partial, with the reason.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from udfs.meters import Meter
+
+log = logging.getLogger("notewatt.energy")
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,7 @@ class DeviceMeasurement:
 
     device: str  # GPU UUID, or "cpu"
     device_name: str
+    component: str  # gpu | host
     scope: str  # "device" (whole-device draw, shared by overlapping windows) | "process"
     energy_source: str  # nvml_counter | nvml_power | rapl | estimate
     energy_j: float
@@ -36,19 +45,20 @@ class DeviceMeasurement:
     idle_power_w: float | None  # read once per worker before the engine loaded; None where unavailable
     samples: int
     counter_start_j: float | None = None  # a shared counter's readings at the window's edges, which let
-    counter_end_j: float | None = None  # the driver split overlapping windows exactly (notewatt/shared_devices.py)
+    counter_end_j: float | None = None  # the driver split overlapping windows exactly (udfs/shared_devices.py)
 
 
 @dataclass
 class Measurement:
     """Energy of one window, summed over its devices (kept one by one in `devices`)."""
 
+    window_id: str
     start_ts: float  # unix seconds
     end_ts: float
     duration_s: float
     energy_j: float
     energy_source: str  # nvml_counter | nvml_power | rapl | estimate (comma-joined if devices differ)
-    device: str  # GPU UUID(s) or "cpu"
+    device: str  # GPU UUID(s) and/or "cpu"
     device_name: str
     avg_power_w: float
     peak_power_w: float | None
@@ -76,10 +86,12 @@ class DeviceResult:
     energy_j: float
     source: str
     peak_power_w: float | None
+    problem: str | None = None  # why the figure is incomplete (the window is then partial)
 
 
 def device_energy(meter: Meter, samples: list[Sample]) -> DeviceResult:
-    """One device's energy over a window from its readings (first and last sample bound the window)."""
+    """One device's energy over a window from its readings (first and last sample bound the window): the
+    counter's delta when it moved, else integrated power samples, else 0 J with the problem named."""
     first, last = samples[0], samples[-1]
     power = [(s.t, s.power_w) for s in samples if s.power_w is not None]
     peaks = [p for _, p in power] or counter_power_w(samples)
@@ -88,11 +100,16 @@ def device_energy(meter: Meter, samples: list[Sample]) -> DeviceResult:
         return DeviceResult(last.energy_j - first.energy_j, meter.counter_source, peak)
     if len(power) >= 2:
         return DeviceResult(trapezoid_energy_j(power), meter.power_source, peak)
-    return DeviceResult(0.0, meter.counter_source, peak)
+    seconds = last.t - first.t
+    if first.energy_j is not None and last.energy_j is not None:
+        problem = f"{meter.device}: energy counter did not advance in {seconds:.3f} s and no power samples"
+    else:
+        problem = f"{meter.device}: no energy counter or power readings in {seconds:.3f} s"
+    return DeviceResult(0.0, meter.counter_source, peak, problem)
 
 
 def read(meter: Meter) -> Sample:
-    """A full reading (counter and power): taken at a window's start and end."""
+    """A full reading (counter and power): taken at a window's start and end, and at heartbeats."""
     return Sample(time.monotonic(), meter.energy_j(), meter.power_w())
 
 
@@ -103,83 +120,115 @@ def tick(meter: Meter) -> Sample:
     return Sample(time.monotonic(), None if power is not None else meter.energy_j(), power)
 
 
+Listener = Callable[["Measurement", str], None]  # (the window so far or at its end, "open" | "closed" | "failed")
+
+
 @dataclass
 class Window:
-    meters: list[Meter]
-    interval_s: float
+    window_id: str
     start_ts: float
     samples: list[list[Sample]]
+    listener: Listener | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     error: str | None = None
-
-    def sample_until_stopped(self) -> None:
-        while not self.stop.wait(self.interval_s):
-            try:
-                for meter, trace in zip(self.meters, self.samples):
-                    trace.append(tick(meter))
-            except Exception as exc:  # a device error mid-window must not crash the task
-                self.error = f"sampling failed: {type(exc).__name__}"
-                return
+    measurement: Measurement | None = None  # set once the window has ended
 
 
 class EnergyMonitor:
-    """Measures windows of work on a fixed set of meters (the devices one Spark task owns)."""
+    """Measures windows of work on a fixed set of meters (the devices one Spark task uses, and its host)."""
 
     def __init__(
-        self, meters: list[Meter], sample_interval_s: float = 0.1, idle_power_w: list[float | None] | None = None
+        self, meters: list[Meter], sample_interval_s: float = 0.1, idle_power_w: list[float | None] | None = None,
+        heartbeat_s: float = 30.0, unmetered: str | None = None,
     ):
         if not meters:
             raise ValueError("an energy monitor needs at least one meter")
         self.meters = meters
         self.sample_interval_s = sample_interval_s
         self.idle_power_w = idle_power_w or [None] * len(meters)
+        self.heartbeat_s = heartbeat_s
+        self.unmetered = unmetered  # devices the work used that no meter reads (every window is then partial)
 
-    def begin(self) -> Window:
-        window = Window(
-            meters=self.meters,
-            interval_s=self.sample_interval_s,
-            start_ts=time.time(),
-            samples=[[read(meter)] for meter in self.meters],
-        )
+    def begin(self, listener: Listener | None = None) -> Window:
+        window = Window(uuid.uuid4().hex, time.time(), [[read(meter)] for meter in self.meters], listener)
         if self.sample_interval_s > 0:
-            window.thread = threading.Thread(target=window.sample_until_stopped, name="energy-sampler", daemon=True)
+            window.thread = threading.Thread(target=self._sample, args=(window,), name="energy-sampler", daemon=True)
             window.thread.start()
         return window
 
-    def end(self, window: Window) -> Measurement:
+    @contextmanager
+    def measure(self, listener: Listener | None = None) -> Iterator[Window]:
+        """A window around the block; ended (sampler joined, listener told) also when the block raises or a
+        generator holding it is closed, and then the error propagates. `window.measurement` after the block."""
+        window = self.begin(listener)
+        try:
+            yield window
+        except BaseException as exc:
+            self.end(window, failure=type(exc).__name__)
+            raise
+        self.end(window)
+
+    def _sample(self, window: Window) -> None:
+        """The sampler thread: a tick every sample_interval_s, a full reading and the listener every heartbeat_s."""
+        next_beat = time.monotonic() + self.heartbeat_s
+        while not window.stop.wait(self.sample_interval_s):
+            try:
+                beat = window.listener is not None and time.monotonic() >= next_beat
+                for meter, trace in zip(self.meters, window.samples):
+                    trace.append(read(meter) if beat else tick(meter))
+            except Exception as exc:  # a device error mid-window must not crash the task
+                window.error = f"sampling failed: {type(exc).__name__}"
+                return
+            if beat:
+                next_beat += self.heartbeat_s
+                window.listener(self._measurement(window), "open")
+
+    def end(self, window: Window, failure: str | None = None) -> Measurement:
+        """Stop sampling, take the final readings and return the window's Measurement (the same one if the
+        window has ended before). `failure` names the exception a failed window ended with."""
+        if window.measurement is not None:
+            return window.measurement
         window.stop.set()
         if window.thread is not None:
             window.thread.join()
-        reason = window.error
         try:
             for meter, trace in zip(self.meters, window.samples):
                 trace.append(read(meter))
         except Exception as exc:
-            reason = f"final reading failed: {type(exc).__name__}"
-        return self._measurement(window, reason)
+            window.error = window.error or f"final reading failed: {type(exc).__name__}"
+        window.measurement = self._measurement(window)
+        if window.measurement.energy_j == 0:
+            log.warning("energy window %s read 0 J: %s", window.window_id, window.measurement.partial_reason)
+        if window.listener is not None:
+            window.listener(window.measurement, "failed" if failure else "closed")
+        return window.measurement
 
-    def _device(self, meter: Meter, trace: list[Sample], idle_w: float | None) -> DeviceMeasurement:
+    def _device(self, meter: Meter, trace: list[Sample], idle_w: float | None) -> tuple[DeviceMeasurement, str | None]:
         result = device_energy(meter, trace)
-        from_counter = meter.shared_counter and result.source == meter.counter_source
+        from_counter = meter.shared_counter and result.source == meter.counter_source and result.problem is None
         edges = (trace[0].energy_j, trace[-1].energy_j) if from_counter else (None, None)
-        return DeviceMeasurement(
-            meter.device, meter.device_name, meter.scope, result.source, result.energy_j, result.peak_power_w,
-            idle_w, len(trace), *edges,
+        measured = DeviceMeasurement(
+            meter.device, meter.device_name, meter.component, meter.scope, result.source, result.energy_j,
+            result.peak_power_w, idle_w, len(trace), *edges,
         )
+        return measured, result.problem
 
-    def _measurement(self, window: Window, partial_reason: str | None) -> Measurement:
+    def _measurement(self, window: Window) -> Measurement:
         end_ts = time.time()
         duration = max(end_ts - window.start_ts, 1e-9)
-        devices = [
+        read_devices = [
             self._device(m, trace, idle)
             for m, trace, idle in zip(self.meters, window.samples, self.idle_power_w)
             if len(trace) >= 2
         ]
+        devices = [d for d, _ in read_devices]
+        problems = [p for p in (self.unmetered, window.error, *(p for _, p in read_devices)) if p]
         energy = sum(d.energy_j for d in devices)
         peaks = [d.peak_power_w for d in devices if d.peak_power_w is not None]
         idles = [d.idle_power_w for d in devices if d.idle_power_w is not None]
         return Measurement(
+            window_id=window.window_id,
             start_ts=window.start_ts,
             end_ts=end_ts,
             duration_s=duration,
@@ -193,8 +242,8 @@ class EnergyMonitor:
             samples=min(len(trace) for trace in window.samples),
             sample_interval_s=self.sample_interval_s,
             devices=devices,
-            partial=partial_reason is not None,
-            partial_reason=partial_reason,
+            partial=bool(problems),
+            partial_reason="; ".join(problems) or None,
         )
 
 

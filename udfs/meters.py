@@ -1,25 +1,40 @@
-"""Energy meters: one narrow interface over NVML GPUs, RAPL domains and the CPU-time estimate.
+"""Energy meters: one narrow interface over NVML GPUs, RAPL domains and the CPU-time estimate, and the
+choice of meters for a task.
 
 A meter reports a cumulative energy counter in joules and/or an instantaneous power in watts; the
-energy monitor turns readings taken at a window's start, end and sampling ticks into a Measurement.
-Keeping NVML and sysfs behind this interface is what lets the integration logic be tested on
-synthetic traces.
+energy monitor (udfs/energy.py) turns readings taken at a window's start, end and sampling ticks into a
+Measurement. Every window has a host meter (RAPL where readable, else the labelled CPU+DRAM estimate)
+beside the GPUs its engine uses, so GPU and host energy are reported side by side and never mixed
+without a label. The energy sources named here are the product's vocabulary (notewatt/energy/vocabulary.py
+gives their labels).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 RAPL_ROOT = Path("/sys/class/powercap")
 
+NVML_COUNTER = "nvml_counter"  # delta of a GPU's total-energy counter
+NVML_POWER = "nvml_power"  # GPU power samples, integrated
+RAPL = "rapl"  # CPU package and DRAM energy counters
+ESTIMATE = "estimate"  # process CPU time x watts per core + resident memory x watts per GiB: not measured
+MEASURED_SOURCES = (NVML_COUNTER, NVML_POWER, RAPL)
+
+GPU, HOST = "gpu", "host"  # a meter's component: the window's energy_j is gpu_energy_j + host_energy_j
+
+NO_GPU_ERRORS = ("NVMLError_LibraryNotFound", "NVMLError_DriverNotLoaded")  # NVML says: no NVIDIA GPU here
+
 
 class Meter(Protocol):
     device: str  # GPU UUID, "cpu" ...
     device_name: str
+    component: str  # GPU or HOST
     counter_source: str  # energy_source label for counter readings
     power_source: str  # energy_source label for integrated power samples
     scope: str  # "device": the whole device's draw (overlapping windows share it); "process": this process only
@@ -36,26 +51,24 @@ class Meter(Protocol):
 class NvmlGpuMeter:
     """One GPU through NVML: total-energy counter (Volta and newer) and power draw."""
 
+    nvml: object = field(repr=False)  # the pynvml module (a fake one in unit tests)
     handle: object
     device: str
     device_name: str
-    counter_source: str = "nvml_counter"
-    power_source: str = "nvml_power"
+    component: str = GPU
+    counter_source: str = NVML_COUNTER
+    power_source: str = NVML_POWER
     scope: str = "device"
     shared_counter: bool = True
 
     def energy_j(self) -> float | None:
-        import pynvml
-
         try:
-            return pynvml.nvmlDeviceGetTotalEnergyConsumption(self.handle) / 1000.0
-        except pynvml.NVMLError_NotSupported:
+            return self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle) / 1000.0
+        except self.nvml.NVMLError_NotSupported:
             return None
 
     def power_w(self) -> float | None:
-        import pynvml
-
-        return pynvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0
+        return self.nvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0
 
 
 @dataclass
@@ -64,9 +77,10 @@ class RaplMeter:
 
     zones: list[Path]
     device: str = "cpu"
-    device_name: str = "cpu (rapl)"
-    counter_source: str = "rapl"
-    power_source: str = "rapl"
+    device_name: str = "cpu+dram (rapl)"
+    component: str = HOST
+    counter_source: str = RAPL
+    power_source: str = RAPL
     scope: str = "device"
     shared_counter: bool = False  # unwrapped per meter, so each process has its own offset
 
@@ -94,31 +108,63 @@ class RaplMeter:
 
 @dataclass
 class CpuTimeEstimateMeter:
-    """Labelled estimate of this process's CPU + DRAM energy: its CPU time (all its threads, vLLM's
-    included) x watts per core, plus its resident memory x watts per GiB over time (CodeCarbon's DRAM
-    rule of thumb is 3 W per 8 GB, 0.375 W/GiB). Memory is integrated between readings, so the sampler's
-    ticks keep it current."""
+    """Labelled estimate of this worker's CPU + DRAM energy: the CPU time of the process and its children
+    (vLLM's engine core, where it runs in a process of its own) x watts per core, plus the process's
+    resident memory x watts per GiB over time (CodeCarbon's DRAM rule of thumb is 3 W per 8 GB,
+    0.375 W/GiB). Memory is integrated between readings, so the sampler's ticks keep it current."""
 
     watts_per_core: float
     dram_watts_per_gib: float = 0.0
     device: str = "cpu"
     device_name: str = "cpu+dram (estimate)"
-    counter_source: str = "estimate"
-    power_source: str = "estimate"
+    component: str = HOST
+    counter_source: str = ESTIMATE
+    power_source: str = ESTIMATE
     scope: str = "process"
     shared_counter: bool = False
 
     def __post_init__(self) -> None:
         self._dram_j, self._last_t = 0.0, time.monotonic()
+        self._cpu = ProcessTreeCpu()
 
     def energy_j(self) -> float | None:
         now = time.monotonic()
         self._dram_j += resident_gib() * self.dram_watts_per_gib * (now - self._last_t)
         self._last_t = now
-        return time.process_time() * self.watts_per_core + self._dram_j
+        return self._cpu.seconds() * self.watts_per_core + self._dram_j
 
     def power_w(self) -> float | None:
         return None
+
+
+class ProcessTreeCpu:
+    """CPU seconds of this process and its children, never decreasing: a child that exits keeps the time it
+    was last seen with. The process tree is listed at most every `rescan_s` (listing reads every process
+    in /proc); the known children's times are read on every call."""
+
+    def __init__(self, rescan_s: float = 5.0) -> None:
+        self.rescan_s = rescan_s
+        self._children: dict[int, object] = {}  # pid -> psutil.Process
+        self._seconds: dict[int, float] = {}
+        self._scanned = float("-inf")
+
+    def seconds(self) -> float:
+        import psutil
+
+        if time.monotonic() - self._scanned >= self.rescan_s:
+            self._scanned = time.monotonic()
+            try:
+                self._children = {c.pid: c for c in psutil.Process().children(recursive=True)}
+            except psutil.Error:
+                pass
+        for pid, child in list(self._children.items()):
+            try:
+                times = child.cpu_times()
+            except psutil.Error:  # exited: keep its last figure
+                del self._children[pid]
+                continue
+            self._seconds[pid] = max(self._seconds.get(pid, 0.0), times.user + times.system)
+        return time.process_time() + sum(self._seconds.values())
 
 
 def resident_gib() -> float:
@@ -130,35 +176,81 @@ def resident_gib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
-def nvml_gpu_meters(addresses: list[str]) -> list[NvmlGpuMeter]:
-    """Meters for the GPUs Spark assigned to this task; [] where NVML is unavailable or none are assigned.
+class GpuMeteringError(RuntimeError):
+    """GPUs the task's engine uses cannot be read through NVML: names the device(s) and NVML's error."""
 
-    Spark's addresses are GPU indices or UUIDs as its discovery script printed them. Indices count in
-    the physical NVML order unless CUDA_VISIBLE_DEVICES remaps them, in which case an index is a
-    position in that list.
-    """
-    if not addresses:
-        return []
+
+class MeteringError(RuntimeError):
+    """energy.require_measured is true and the task's energy cannot be measured (one line: device and reason)."""
+
+
+@dataclass(frozen=True)
+class TaskMeters:
+    meters: list[Meter]  # the task's GPUs, then its host
+    unmetered: str | None = None  # why GPUs the task uses are not metered (NVML's error); None when all are
+
+
+def task_meters(
+    gpu_addresses: list[str] | tuple[str, ...], require_measured: bool, watts_per_core: float,
+    dram_watts_per_gib: float = 0.0, environ: Mapping[str, str] = os.environ, rapl_root: Path = RAPL_ROOT,
+    nvml=None,
+) -> TaskMeters:
+    """The meters a window of this task is measured with: the GPUs its engine uses (gpu_meters), and the
+    host (RAPL, else the labelled estimate). GPUs NVML cannot read fail the task when `require_measured`
+    (MeteringError), else they are left out and `unmetered` says why; with no GPU at all,
+    `require_measured` needs RAPL."""
+    host = rapl_meter(rapl_root) or CpuTimeEstimateMeter(watts_per_core, dram_watts_per_gib)
     try:
-        import pynvml
+        gpus = gpu_meters(gpu_addresses, environ.get("CUDA_VISIBLE_DEVICES"), nvml)
+    except GpuMeteringError as exc:
+        if require_measured:
+            raise MeteringError(f"energy.require_measured is true and {exc}") from None
+        return TaskMeters([host], unmetered=f"{exc}; GPU energy not measured")
+    if require_measured and not gpus and host.counter_source == ESTIMATE:
+        raise MeteringError(
+            "energy.require_measured is true, but this task has no GPU that NVML can read and no readable RAPL "
+            f"counter under {rapl_root}: its energy would be an estimate"
+        )
+    return TaskMeters([*gpus, host])
 
-        pynvml.nvmlInit()
-    except Exception:  # NVMLError_LibraryNotFound on machines without a driver
+
+def gpu_meters(addresses, cuda_visible_devices: str | None, nvml=None) -> list[NvmlGpuMeter]:
+    """The GPUs the task's engine uses: Spark's addresses for the task; without them (local mode) the
+    devices CUDA_VISIBLE_DEVICES names; without that, every device NVML sees. [] when none is expected and
+    NVML finds no driver (a CPU machine) or CUDA_VISIBLE_DEVICES is empty. Each meter is read once here, so
+    a GPU that NVML cannot read raises GpuMeteringError before any window opens."""
+    visible = [d.strip() for d in cuda_visible_devices.split(",") if d.strip()] if cuda_visible_devices is not None else None
+    expected = [physical_gpu_address(a, cuda_visible_devices) for a in addresses] or visible
+    if expected == []:
         return []
-    return [_nvml_meter(pynvml, address) for address in addresses]
+    if nvml is None:
+        import pynvml as nvml
+    try:
+        nvml.nvmlInit()
+    except Exception as exc:
+        if expected is None and type(exc).__name__ in NO_GPU_ERRORS:
+            return []
+        raise GpuMeteringError(f"NVML could not start for GPU(s) {', '.join(expected or ['(all)'])}: "
+                               f"{_nvml_error(exc)}") from None
+    if expected is None:
+        expected = [str(i) for i in range(nvml.nvmlDeviceGetCount())]
+    return [_nvml_meter(nvml, address) for address in expected]
 
 
-def _nvml_meter(pynvml, address: str) -> NvmlGpuMeter:
-    address = physical_gpu_address(address, os.environ.get("CUDA_VISIBLE_DEVICES"))
-    if address.isdigit():
-        handle = pynvml.nvmlDeviceGetHandleByIndex(int(address))
-    else:
-        handle = pynvml.nvmlDeviceGetHandleByUUID(address)
-    return NvmlGpuMeter(
-        handle=handle,
-        device=_text(pynvml.nvmlDeviceGetUUID(handle)),
-        device_name=_text(pynvml.nvmlDeviceGetName(handle)),
-    )
+def _nvml_meter(nvml, address: str) -> NvmlGpuMeter:
+    """A meter for one GPU (an NVML index or UUID), read once to prove it can be read."""
+    try:
+        handle = (nvml.nvmlDeviceGetHandleByIndex(int(address)) if address.isdigit()
+                  else nvml.nvmlDeviceGetHandleByUUID(address))
+        meter = NvmlGpuMeter(nvml, handle, _text(nvml.nvmlDeviceGetUUID(handle)), _text(nvml.nvmlDeviceGetName(handle)))
+        meter.power_w(), meter.energy_j()
+    except Exception as exc:
+        raise GpuMeteringError(f"GPU {address} cannot be read through NVML: {_nvml_error(exc)}") from None
+    return meter
+
+
+def _nvml_error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def physical_gpu_address(address: str, cuda_visible_devices: str | None) -> str:
@@ -175,11 +267,21 @@ def _text(value) -> str:
 
 
 def rapl_meter(root: Path = RAPL_ROOT) -> RaplMeter | None:
-    """A meter over the readable top-level RAPL zones (package, and dram where exposed), or None."""
+    """A meter over the readable top-level RAPL package zones and their dram zones where exposed, or None
+    (the platform zone `psys`, which already contains the packages, is left out)."""
     zones = sorted(p for p in root.glob("intel-rapl:*") if p.name.count(":") == 1) if root.exists() else []
-    readable = [zone for zone in zones if os.access(zone / "energy_uj", os.R_OK)]
+    readable = [zone for zone in zones if _readable(zone) and _zone_name(zone) != "psys"]  # psys holds the package
     dram = [sub for zone in readable for sub in zone.glob("intel-rapl:*:*") if _zone_name(sub) == "dram"]
-    return RaplMeter(zones=readable + dram) if readable else None
+    return RaplMeter(zones=readable + [d for d in dram if _readable(d)]) if readable else None
+
+
+def _readable(zone: Path) -> bool:
+    """The zone's counter can be read (since Linux 5.10 energy_uj is often root-only)."""
+    try:
+        int((zone / "energy_uj").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _zone_name(zone: Path) -> str:
@@ -187,10 +289,3 @@ def _zone_name(zone: Path) -> str:
         return (zone / "name").read_text().strip()
     except OSError:
         return ""
-
-
-def meters_for_task(gpu_addresses: list[str], watts_per_core: float, dram_watts_per_gib: float = 0.0) -> list[Meter]:
-    """The meters a partition is measured with: its GPUs, else RAPL, else the labelled CPU+DRAM estimate."""
-    return nvml_gpu_meters(gpu_addresses) or [
-        rapl_meter() or CpuTimeEstimateMeter(watts_per_core, dram_watts_per_gib)
-    ]

@@ -9,11 +9,12 @@ exactly, as the difference of the device's own counter (NVML's total-energy coun
 windows opened or closed at the segment's ends); otherwise by taking each overlapping window's power as
 constant (its energy / its duration) and averaging them. The segment's energy is split among its windows
 by token rate (tokens / duration), or equally when one of them has no tokens (an engine load). Windows
-that never overlap keep exactly what they measured. Above-idle energy is the segment's energy less idle
+that never overlap keep exactly what they read. Above-idle energy is the segment's energy less idle
 power x segment length, split the same way; a window's total is floored at 0. Per-process estimates
 (scope "process") never share a reading and pass through unchanged.
 
-Pure Python (pandas frames in, no pandas import, no Spark), so the GPU check script can use it too.
+Pure Python (pandas frames in, no pandas import, no Spark): it runs on the executors (the driver's
+applyInPandas, notewatt/energy/windows.py), and the GPU check script uses it too.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 APPORTIONED_COLUMNS = {
-    "measured_energy_j": "double", "energy_above_idle_j": "double", "above_idle_available": "boolean",
+    "device_reading_j": "double", "energy_above_idle_j": "double", "above_idle_available": "boolean",
     "overlap_s": "double", "shared_device": "boolean",
 }
 
@@ -106,7 +107,7 @@ def _shares(active: list[DeviceWindow]) -> list[float]:
 
 def apportion_frame(device_rows: pd.DataFrame) -> pd.DataFrame:
     """applyInPandas body for one (host, device) group of device rows: `energy_j` becomes the window's
-    attributed energy and the reading moves to `measured_energy_j`."""
+    attributed energy and the reading moves to `device_reading_j`."""
     rows = device_rows.reset_index(drop=True)
     whole_device = rows["scope"].eq("device").all()
     windows = [
@@ -119,7 +120,7 @@ def apportion_frame(device_rows: pd.DataFrame) -> pd.DataFrame:
     else:
         attributed = [Attributed(w.energy_j, None, 0.0) for w in windows]
     return rows.assign(
-        measured_energy_j=rows["energy_j"],
+        device_reading_j=rows["energy_j"],
         energy_j=[a.energy_j for a in attributed],
         energy_above_idle_j=[a.above_idle_j for a in attributed],
         above_idle_available=[a.above_idle_j is not None for a in attributed],

@@ -1,0 +1,118 @@
+"""Exception-safe windows and the energy ledger: a window that raises is closed (no sampler thread survives)
+and leaves its energy; heartbeats leave an open window's energy so far; the driver counts the windows whose
+rows were discarded as retry energy."""
+
+import json
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from notewatt.energy.retries import retry_energy
+from tests.fakes import FakeEngine, TraceMeter
+from tests.test_partition_function import TASK, notes, settings
+from udfs.abstract_partition import abstract_batches
+from udfs.energy import EnergyMonitor
+from udfs.energy_ledger import CLOSED, FAILED, OPEN, EnergyLedger, LedgerEntry, read_entries
+from udfs.task_energy import MeteringSettings, ledger_listener
+
+
+def samplers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "energy-sampler"]
+
+
+def listener(folder, window="partition"):
+    return ledger_listener(MeteringSettings(ledger_folder=str(folder)), "r1", "v", TASK, window)
+
+
+class BreakingEngine(FakeEngine):
+    """Answers the first batch, then fails outside generate (an engine error inside generate only marks its
+    batch's notes `error`): building the next batch's prompts raises, and the partition with it."""
+
+    def render(self, messages):
+        if self.calls:
+            time.sleep(0.05)
+            raise MemoryError("tokenizer out of memory")
+        return super().render(messages)
+
+
+def test_a_partition_that_raises_closes_its_window_and_leaves_its_energy(tmp_path):
+    meter = TraceMeter(clock=time.monotonic, power=lambda t: 120.0)
+    monitor = EnergyMonitor([meter], sample_interval_s=0.01)
+    rows = abstract_batches(iter([notes(2), notes(2)]), settings(batch_size=2), BreakingEngine(), monitor, TASK,
+                            listener(tmp_path))
+    next(rows)  # the first batch's notes
+    assert len(samplers()) == 1
+    with pytest.raises(MemoryError):
+        next(rows)
+    assert samplers() == []  # joined before the error propagated
+    [entry] = read_entries(str(tmp_path))
+    assert entry["state"] == FAILED and entry["energy_j"] > 0 and entry["task_attempt"] == TASK.task_attempt
+    assert entry["energy_source"] == "nvml_power" and entry["window"] == "partition"
+
+
+def test_a_partition_closed_midway_by_spark_ends_its_window_too(tmp_path):
+    monitor = EnergyMonitor([TraceMeter(clock=time.monotonic, power=lambda t: 50.0)], sample_interval_s=0.01)
+    rows = abstract_batches(iter([notes(2), notes(2)]), settings(batch_size=2), FakeEngine(), monitor, TASK,
+                            listener(tmp_path))
+    next(rows)
+    rows.close()  # what happens to the generator when the task is cancelled
+    assert samplers() == [] and read_entries(str(tmp_path))[0]["state"] == FAILED
+
+
+def test_a_finished_partition_leaves_a_closed_entry_with_its_window_id(tmp_path):
+    meter = TraceMeter(clock=time.monotonic, power=lambda t: 50.0)
+    frames = list(abstract_batches(iter([notes(3)]), settings(), FakeEngine(), EnergyMonitor([meter], 0.01), TASK,
+                                   listener(tmp_path)))
+    part = pd.concat(frames).query("row_type == 'partition'").iloc[0]
+    [entry] = read_entries(str(tmp_path))
+    assert (entry["state"], entry["window_id"]) == (CLOSED, part.window_id)
+    assert entry["energy_j"] == pytest.approx(part.energy_j)
+
+
+def test_heartbeats_leave_an_open_windows_energy_so_far(tmp_path):
+    monitor = EnergyMonitor([TraceMeter(clock=time.monotonic, power=lambda t: 100.0)], 0.01, heartbeat_s=0.05)
+    window = monitor.begin(listener(tmp_path))
+    time.sleep(0.3)
+    [beat] = read_entries(str(tmp_path))  # what a killed attempt would leave
+    assert beat["state"] == OPEN and beat["energy_j"] == pytest.approx(100.0 * (beat["end_ts"] - beat["start_ts"]), rel=0.2)
+    assert beat["energy_j"] > 10
+    monitor.end(window)
+    assert read_entries(str(tmp_path))[0]["state"] == CLOSED
+
+
+def test_an_unwritable_ledger_never_fails_the_window(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monitor = EnergyMonitor([TraceMeter(clock=time.monotonic, power=lambda t: 1.0)], 0.0)
+    with caplog.at_level("WARNING", logger="notewatt.ledger"):
+        m = monitor.end(monitor.begin(listener(blocker / "ledger")))
+    assert not m.partial and "not writable" in caplog.text
+
+
+def entry(window_id, energy_j, state=CLOSED, attempt=0):
+    return LedgerEntry("r1", window_id, "partition", state, "v", 0, attempt, "h", "e", 1, 0.0, 1.0, energy_j, "estimate")
+
+
+def test_retry_energy_is_the_ledgers_windows_the_run_did_not_keep(tmp_path):
+    ledger = EnergyLedger(str(tmp_path))
+    for e in (entry("kept-a", 10.0), entry("kept-b", 20.0, attempt=1), entry("failed", 7.5, FAILED),
+              entry("killed", 2.5, OPEN)):
+        ledger.record(e)
+    retry = retry_energy(str(tmp_path), {"kept-a", "kept-b"})
+    assert (retry.energy_j, retry.windows) == (10.0, 2)
+    assert retry_energy(str(tmp_path), {"kept-a", "kept-b", "failed", "killed"}).energy_j == 0.0
+
+
+def test_retry_energy_is_unknown_when_the_ledger_lacks_a_kept_window(tmp_path, caplog):
+    EnergyLedger(str(tmp_path)).record(entry("kept-a", 10.0))
+    with caplog.at_level("WARNING", logger="notewatt.retries"):
+        retry = retry_energy(str(tmp_path), {"kept-a", "never-written"})
+    assert (retry.energy_j, retry.windows) == (None, None) and "lacks 1 of the 2" in caplog.text
+
+
+def test_ledger_entries_hold_ids_and_figures_only(tmp_path):
+    EnergyLedger(str(tmp_path)).record(entry("w", 1.0))
+    [path] = tmp_path.glob("*.json")
+    assert set(json.loads(path.read_text())) == set(LedgerEntry.__dataclass_fields__)

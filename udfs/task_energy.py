@@ -1,0 +1,47 @@
+"""A task's energy plumbing: which meters it uses, the monitor over them, and the ledger entries its
+windows leave (udfs/energy_ledger.py). Settings come from the driver (the `energy` config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from udfs.energy import EnergyMonitor, Listener, Measurement
+from udfs.energy_ledger import EnergyLedger, LedgerEntry
+from udfs.meters import TaskMeters, task_meters
+from udfs.task_info import TaskInfo
+
+
+@dataclass(frozen=True)
+class MeteringSettings:
+    sample_interval_s: float = 0.1
+    cpu_watts_per_core: float = 10.0  # the labelled CPU+DRAM estimate only
+    dram_watts_per_gib: float = 0.375
+    require_measured: bool = False  # fail the task when its GPUs (or, without GPUs, RAPL) cannot be read
+    heartbeat_s: float = 30.0
+    ledger_folder: str | None = None  # this run's (and job attempt's) ledger folder; None: no ledger
+
+
+def meters_for(settings: MeteringSettings, gpu_addresses: tuple[str, ...]) -> TaskMeters:
+    """The task's GPUs (Spark's addresses, else what the process sees) and its host; see task_meters."""
+    return task_meters(gpu_addresses, settings.require_measured, settings.cpu_watts_per_core,
+                       settings.dram_watts_per_gib)
+
+
+def monitor_for(settings: MeteringSettings, metered: TaskMeters, idle_power_w: list[float | None] | None) -> EnergyMonitor:
+    return EnergyMonitor(metered.meters, settings.sample_interval_s, idle_power_w, settings.heartbeat_s,
+                         metered.unmetered)
+
+
+def ledger_listener(settings: MeteringSettings, run_id: str, variant: str, task: TaskInfo, window: str) -> Listener:
+    """What a window tells the ledger at each heartbeat and at its end."""
+    ledger = EnergyLedger(settings.ledger_folder)
+
+    def record(m: Measurement, state: str) -> None:
+        ledger.record(LedgerEntry(
+            run_id=run_id, window_id=m.window_id, window=window, state=state, variant=variant,
+            partition_id=task.partition_id, task_attempt=task.task_attempt, host=task.host,
+            executor_id=task.executor_id, pid=task.pid, start_ts=m.start_ts, end_ts=m.end_ts,
+            energy_j=m.energy_j, energy_source=m.energy_source,
+        ))
+
+    return record
