@@ -5,7 +5,10 @@ compares the energy from NVML's total-energy counter (what NoteWatt reports) wit
 integral of NVML power samples and with nvidia-smi's power readings taken over the same window.
 It also reports how often very short windows see a counter that did not tick, the idle power, the
 sampler thread's CPU cost, and two overlapping windows on the one GPU (as tasks sharing a GPU have):
-their naive sum against the device counter, and after NoteWatt's apportioning. Needs only PyTorch and
+their naive sum against the device counter, and after NoteWatt's apportioning. Then what a task meters in
+Spark local mode (no GPU addresses: CUDA_VISIBLE_DEVICES, else every NVML device), whether RAPL is
+readable and what the host part of a window is (RAPL or the labelled estimate), and the NVML-error path
+(a GPU that cannot be read, with energy.require_measured true and false). Needs only PyTorch and
 nvidia-ml-py (no Spark, Java or vLLM).
 
     python scripts/gpu_check.py [--gpu 0] [--windows 3] [--seconds 30] [--json out.json]
@@ -24,9 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.sampler_overhead import summarise, window_overhead  # noqa: E402
-from notewatt.shared_devices import DeviceWindow, apportion  # noqa: E402
 from udfs.energy import EnergyMonitor, Measurement, idle_power_w, trapezoid_energy_j  # noqa: E402
-from udfs.meters import nvml_gpu_meters  # noqa: E402
+from udfs.meters import GPU, HOST, GpuMeteringError, MeteringError, gpu_meters, rapl_meter, task_meters  # noqa: E402
+from udfs.shared_devices import DeviceWindow, apportion  # noqa: E402
 
 
 def steady_load(seconds: float, device: str) -> int:
@@ -131,6 +134,48 @@ def _device_window(m: Measurement, counter: bool = True) -> DeviceWindow:
     return DeviceWindow(m.start_ts, m.end_ts, d.energy_j, 1000, d.idle_power_w, *edges)
 
 
+def local_mode_selection() -> dict:
+    """What a task with no Spark GPU addresses (local mode) meters, without and with CUDA_VISIBLE_DEVICES=0,
+    against the devices PyTorch sees."""
+    import torch
+
+    seen = {}
+    for visible in (None, "0"):
+        environ = {} if visible is None else {"CUDA_VISIBLE_DEVICES": visible}
+        metered = task_meters((), False, 10.0, 0.375, environ=environ)
+        seen[f"CUDA_VISIBLE_DEVICES={visible}"] = [f"{m.component}:{m.device}" for m in metered.meters]
+    return {"torch_devices": torch.cuda.device_count(), "metered": seen}
+
+
+def host_energy(seconds: float, device: str) -> dict:
+    """A local-mode window (every GPU and the host) over the GPU load: GPU and host joules, and the host's source."""
+    metered = task_meters((), False, 10.0, 0.375)
+    monitor = EnergyMonitor(metered.meters, 0.1)
+    window = monitor.begin()
+    steady_load(seconds, device)
+    m = monitor.end(window)
+    part = lambda component: sum(d.energy_j for d in m.devices if d.component == component)  # noqa: E731
+    host = next(d for d in m.devices if d.component == HOST)
+    return {"rapl_readable": rapl_meter() is not None, "duration_s": round(m.duration_s, 2),
+            "gpu_j": round(part(GPU), 1), "host_j": round(part(HOST), 1), "host_source": host.energy_source,
+            "sources": m.energy_source, "partial_reason": m.partial_reason}
+
+
+def nvml_error_path() -> dict:
+    """A GPU NVML cannot find: the one-line MeteringError when measurement is required, else a labelled window."""
+    bogus = ["GPU-00000000-0000-0000-0000-000000000000"]
+    try:
+        task_meters(bogus, True, 10.0)
+        required = "no error raised"
+    except MeteringError as exc:
+        required = str(exc)
+    metered = task_meters(bogus, False, 10.0)
+    m = EnergyMonitor(metered.meters, 0.0, unmetered=metered.unmetered)
+    measured = m.end(m.begin())
+    return {"require_measured_true": required, "require_measured_false_sources": measured.energy_source,
+            "require_measured_false_partial_reason": measured.partial_reason}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gpu", type=int, default=0)
@@ -141,9 +186,10 @@ def main() -> None:
 
     import torch
 
-    meters = nvml_gpu_meters([str(args.gpu)])
-    if not meters:
-        raise SystemExit("NVML is not available here: this check needs an NVIDIA GPU and driver")
+    try:
+        meters = gpu_meters([str(args.gpu)], None)
+    except GpuMeteringError as exc:
+        raise SystemExit(f"this check needs an NVIDIA GPU and driver: {exc}") from None
     device = f"cuda:{args.gpu}"
     idle = [idle_power_w(meter) for meter in meters]
     steady_load(5, device)  # warm up clocks and kernels outside the windows
@@ -159,6 +205,9 @@ def main() -> None:
         "short_windows": short_windows(meters),
         "shared_windows": shared_windows(meters, idle, args.seconds, device),
         "sampler_overhead": summarise([window_overhead(meters, 5.0, 0.1) for _ in range(3)]),
+        "local_mode_selection": local_mode_selection(),
+        "host_energy": host_energy(min(args.seconds, 10.0), device),
+        "nvml_error_path": nvml_error_path(),
     }
     print(f"{report['gpu']} ({report['uuid']}), idle {idle[0]:.1f} W, torch {report['torch']}")
     header = ["duration_s", "counter_j", "power_integrated_j", "counter_vs_integrated_pct", "nvidia_smi_j",
@@ -169,6 +218,8 @@ def main() -> None:
     print("short windows:", report["short_windows"])
     print("shared windows:", report["shared_windows"])
     print("sampler overhead:", report["sampler_overhead"])
+    for key in ("local_mode_selection", "host_energy", "nvml_error_path"):
+        print(f"{key.replace('_', ' ')}:", report[key])
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

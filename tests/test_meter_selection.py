@@ -27,7 +27,8 @@ def test_local_mode_meters_every_gpu_nvml_sees_and_the_host(tmp_path):
 
 
 @pytest.mark.parametrize("visible, expected", [("1", ["GPU-bbb"]), ("GPU-aaa", ["GPU-aaa"]),
-                                               ("1,0", ["GPU-bbb", "GPU-aaa"]), ("", [])])
+                                               ("1,0", ["GPU-bbb", "GPU-aaa"]), ("", []), ("-1", []),
+                                               ("0,-1,1", ["GPU-aaa"])])
 def test_local_mode_meters_the_gpus_cuda_visible_devices_names(tmp_path, visible, expected):
     assert [m.device for m in meters(tmp_path, visible=visible).meters] == [*expected, "cpu"]
 

@@ -219,7 +219,7 @@ def gpu_meters(addresses, cuda_visible_devices: str | None, nvml=None) -> list[N
     devices CUDA_VISIBLE_DEVICES names; without that, every device NVML sees. [] when none is expected and
     NVML finds no driver (a CPU machine) or CUDA_VISIBLE_DEVICES is empty. Each meter is read once here, so
     a GPU that NVML cannot read raises GpuMeteringError before any window opens."""
-    visible = [d.strip() for d in cuda_visible_devices.split(",") if d.strip()] if cuda_visible_devices is not None else None
+    visible = cuda_visible(cuda_visible_devices)
     expected = [physical_gpu_address(a, cuda_visible_devices) for a in addresses] or visible
     if expected == []:
         return []
@@ -235,6 +235,19 @@ def gpu_meters(addresses, cuda_visible_devices: str | None, nvml=None) -> list[N
     if expected is None:
         expected = [str(i) for i in range(nvml.nvmlDeviceGetCount())]
     return [_nvml_meter(nvml, address) for address in expected]
+
+
+def cuda_visible(value: str | None) -> list[str] | None:
+    """The devices CUDA_VISIBLE_DEVICES lets CUDA see (None: unset, all of them). As CUDA does, the list ends
+    at the first entry that is neither an index nor a GPU/MIG UUID, so "" and "-1" mean no GPU."""
+    if value is None:
+        return None
+    visible = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not (entry.isdigit() or entry.startswith(("GPU-", "MIG-"))):
+            break
+        visible.append(entry)
+    return visible
 
 
 def _nvml_meter(nvml, address: str) -> NvmlGpuMeter:
