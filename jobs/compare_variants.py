@@ -12,7 +12,6 @@ table and to the parent run as CSV, with a PNG Pareto chart.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import uuid
 from datetime import datetime, timezone
@@ -24,14 +23,14 @@ import mlflow  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from jobs import abstract_notes  # noqa: E402
-from notewatt.charts import pareto_chart  # noqa: E402
-from notewatt.cli import job_arguments, parse_job_config  # noqa: E402
-from notewatt.comparison import (  # noqa: E402
-    TABLE_SCHEMA, comparison_table, format_table, quality_column, runs_from_mlflow, table_rows,
-)
+from notewatt.cli import job_arguments, parse_job_config, run_job  # noqa: E402
+from notewatt.comparison import comparison_table, format_table, quality_column, table_rows  # noqa: E402
+from notewatt.config import ConfigError  # noqa: E402
+from notewatt.reporting.charts import pareto_chart  # noqa: E402
 from notewatt.spark_session import start_spark  # noqa: E402
-from notewatt.tables import VARIANT_COMPARISONS, table_location, write_run_rows  # noqa: E402
-from notewatt.tracking import use_experiment  # noqa: E402
+from notewatt.table_store import TableStore  # noqa: E402
+from notewatt.tables import VARIANT_COMPARISONS  # noqa: E402
+from notewatt.tracking.experiment import job_runs, use_experiment  # noqa: E402
 
 COMPARISON_TAG = "notewatt.comparison"
 
@@ -45,7 +44,7 @@ def comparison_arguments() -> tuple[argparse.ArgumentParser, argparse.ArgumentPa
     return own, job_arguments(abstract_notes.__doc__.splitlines()[0])
 
 
-def run_variants(variants: list[str], job_args: list[str], comparison_id: str) -> list[dict]:
+def run_each_variant(variants: list[str], job_args: list[str], comparison_id: str) -> list[dict]:
     """One abstract_notes run per variant, each nested under the active parent run."""
     return [
         abstract_notes.main([*job_args, "--variant", v, "--run-id", f"{comparison_id}-{v}"]) for v in variants
@@ -60,23 +59,21 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     use_experiment(config.mlflow)
     with mlflow.start_run(run_name=comparison_id, tags={COMPARISON_TAG: comparison_id}):
         if args.variants:
-            rows = run_variants(args.variants.split(","), job_args, comparison_id)
+            rows = run_each_variant(args.variants.split(","), job_args, comparison_id)
         else:
-            rows = runs_from_mlflow(args.from_mlflow, config.mlflow.experiment)
+            rows = job_runs(args.from_mlflow, config.mlflow.experiment)
         if not rows:
-            raise SystemExit("no runs to compare")
+            raise ConfigError(f"no runs to compare: no job run matches {args.from_mlflow!r}")
         table = comparison_table(rows)
         mlflow.log_text(table.to_csv(index=False), "comparison/variant_comparison.csv")
         mlflow.log_figure(pareto_chart(table, quality_column(table)), "comparison/pareto.png")
-    spark = start_spark(config.spark)
-    frame = spark.createDataFrame(table_rows(table, comparison_id), TABLE_SCHEMA)
-    write_run_rows(spark, frame, config.output, VARIANT_COMPARISONS, comparison_id, attempt=0, key="comparison_id")
-    print(f"Variant comparison {comparison_id} ({table_location(config.output, VARIANT_COMPARISONS)}):")
+    store = TableStore(start_spark(config.spark), config.output)
+    frame = store.spark.createDataFrame(table_rows(table, comparison_id), VARIANT_COMPARISONS.schema)
+    store.write_rows(VARIANT_COMPARISONS, frame, comparison_id, attempt=0)
+    print(f"Variant comparison {comparison_id} ({store.location(VARIANT_COMPARISONS)}):")
     print(format_table(table), flush=True)
     return table.assign(comparison_id=comparison_id)
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("notewatt").setLevel(logging.INFO)
-    main()
+    run_job(main)

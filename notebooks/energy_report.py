@@ -6,9 +6,9 @@
 # MAGIC against quality (Pareto front) and the trend over time, from NoteWatt's Delta tables (`run_rollup`,
 # MAGIC `partition_energy`) and its MLflow runs. Only aggregate figures and ids: `note_abstractions` is not read.
 # MAGIC
-# MAGIC Every figure carries its energy status: runs whose energy was (partly) **estimated** (no NVML or RAPL:
-# MAGIC CPU time x watts per core) are marked, hatched or hollow. Estimates rank variants on one machine; they are
-# MAGIC not measurements. Method: `docs/energy.md`.
+# MAGIC Every figure carries its energy status: runs whose energy was (partly) **estimated** (the host's CPU and
+# MAGIC DRAM where RAPL is not readable, or no NVML or RAPL at all) are marked, hatched or hollow. Estimates rank
+# MAGIC variants on one machine; they are not measurements. Method: `docs/energy.md`.
 # MAGIC
 # MAGIC `notebooks/energy_report.py` (Databricks source) and `notebooks/energy_report.ipynb` (Jupyter) are the same
 # MAGIC notebook: edit the .py, then regenerate the .ipynb with `python scripts/sync_notebooks.py`.
@@ -34,14 +34,17 @@ import mlflow
 from IPython.display import Image, display
 from pyspark.sql import SparkSession
 
-from notewatt.charts import figure_png, pareto_chart, partition_distribution_chart, run_energy_chart, trend_chart
 from notewatt.cli import DEFAULT_PROFILE
-from notewatt.config import OutputConfig, load_config, resolve_path
 from notewatt.comparison import pareto_front
-from notewatt.energy_report import PARTITION_COLUMNS, RUN_COLUMNS, partition_figures, runs_with_quality
+from notewatt.config import OutputConfig, load_config, resolve_path
+from notewatt.reporting.charts import (
+    figure_png, pareto_chart, partition_distribution_chart, run_energy_chart, trend_chart,
+)
+from notewatt.reporting.notebook_frames import PARTITION_COLUMNS, RUN_COLUMNS, partition_figures, runs_with_quality
 from notewatt.spark_session import start_spark
-from notewatt.tables import PARTITION_ENERGY, RUN_ROLLUP, read_table
-from notewatt.tracking import resolve_tracking_uri
+from notewatt.table_store import TableStore
+from notewatt.tables import PARTITION_ENERGY, RUN_ROLLUP
+from notewatt.tracking.experiment import resolve_tracking_uri
 
 
 def local_spark() -> SparkSession:
@@ -61,9 +64,9 @@ spark = SparkSession.builder.getOrCreate() if ON_DATABRICKS else local_spark()
 
 # COMMAND ----------
 
-output = OutputConfig(path=resolve_path(TABLES), catalog_schema=CATALOG_SCHEMA or None)
-rollups = read_table(spark, output, RUN_ROLLUP).select(*RUN_COLUMNS).toPandas()
-partitions = read_table(spark, output, PARTITION_ENERGY).select(*PARTITION_COLUMNS).toPandas()
+store = TableStore(spark, OutputConfig(path=resolve_path(TABLES), catalog_schema=CATALOG_SCHEMA or None))
+rollups = store.read(RUN_ROLLUP).select(*RUN_COLUMNS).toPandas()
+partitions = store.read(PARTITION_ENERGY).select(*PARTITION_COLUMNS).toPandas()
 
 mlflow.set_tracking_uri(resolve_tracking_uri(TRACKING_URI))
 runs, quality_label = runs_with_quality(rollups, mlflow.search_runs(experiment_names=[EXPERIMENT]))

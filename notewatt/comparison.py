@@ -10,12 +10,6 @@ COLUMNS = (
     "json_valid_rate", "energy_status", "notes",
 )
 NUMBERS = ("wh_per_1000_notes", "output_tokens_per_joule", "notes_per_s", "f1_overall", "json_valid_rate")
-TABLE_SCHEMA = (
-    "comparison_id string, variant string, run_id string, wh_per_1000_notes double, output_tokens_per_joule double, "
-    "notes_per_s double, f1_overall double, json_valid_rate double, energy_status string, notes long, "
-    "on_front boolean"
-)
-
 
 def comparison_table(rollups: list[dict]) -> pd.DataFrame:
     """The comparison's rows (from roll-up rows or equivalent dicts), ordered by energy, with a `quality`
@@ -45,7 +39,7 @@ def pareto_front(runs: pd.DataFrame) -> pd.Series:
 
 
 def table_rows(table: pd.DataFrame, comparison_id: str) -> list[tuple]:
-    """Rows for the variant_comparisons Delta table (TABLE_SCHEMA), nulls for missing figures."""
+    """Rows for the variant_comparisons Delta table (notewatt/tables.py), nulls for missing figures."""
     typed = table.astype({c: "float64" for c in NUMBERS} | {"notes": "Int64"}).astype(object)
     clean = typed.where(table.notna(), None)
     return [(comparison_id, *row) for row in clean[[*COLUMNS, "on_front"]].itertuples(index=False)]
@@ -54,20 +48,3 @@ def table_rows(table: pd.DataFrame, comparison_id: str) -> list[tuple]:
 def format_table(table: pd.DataFrame) -> str:
     """The table for the console, numbers rounded."""
     return table.to_string(index=False, float_format=lambda x: f"{x:.4g}")
-
-
-def runs_from_mlflow(filter_string: str, experiment: str) -> list[dict]:
-    """Comparison rows rebuilt from existing MLflow runs chosen by a search filter (e.g. a tag)."""
-    import mlflow
-
-    runs = mlflow.search_runs(experiment_names=[experiment], filter_string=filter_string, output_format="list")
-    return [
-        {
-            "variant": run.data.params.get("variant"),
-            "run_id": run.data.tags.get("notewatt.run_id"),
-            "energy_status": run.data.tags.get("notewatt.energy"),
-            **run.data.metrics,
-        }
-        for run in runs
-        if "notewatt.run_id" in run.data.tags
-    ]

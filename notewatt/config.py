@@ -1,4 +1,7 @@
-"""Typed job configuration: YAML files layered on `conf/defaults.yaml`, then command-line overrides."""
+"""Typed job configuration. Every setting's default and meaning is defined here, once; `conf/defaults.yaml`
+holds the catalogue of model variants, profiles (conf/local_cpu.yaml, ...) and `--config` files layer on top,
+then command-line `key.path=value` overrides. docs/configuration.md is generated from these classes
+(scripts/config_reference.py)."""
 
 from __future__ import annotations
 
@@ -13,137 +16,170 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS_FILE = PROJECT_ROOT / "conf" / "defaults.yaml"
 
 
-class _Strict(BaseModel):
+class ConfigError(ValueError):
+    """A setting that cannot be used as given: the message names it."""
+
+
+class StrictModel(BaseModel):
+    """A configuration section: an unknown key is an error, never ignored."""
+
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)  # e.g. env values given as numbers
 
 
-class CorpusConfig(_Strict):
-    path: str = "data/sample_notes/"
-    format: Literal["auto", "jsonl", "parquet", "csv", "delta"] = "auto"
-    limit: int | None = Field(None, gt=0)  # read only the first N records (trials, comparisons on a sample)
+class CorpusConfig(StrictModel):
+    path: str = Field("data/sample_notes/", description="the notes: a JSONL, Parquet or CSV file or folder, or a "
+                      "Delta table (project-relative, absolute, or a URI)")
+    format: Literal["auto", "jsonl", "parquet", "csv", "delta"] = Field(
+        "auto", description="the corpus format; auto: from the path (a Delta log, the extension)")
+    limit: int | None = Field(None, gt=0, description="read only the first N records (a quick comparison, a sample)")
 
 
-class OutputConfig(_Strict):
-    path: str = "output/delta"
-    catalog_schema: str | None = None  # e.g. "main.notewatt": write catalog tables instead of paths
+class OutputConfig(StrictModel):
+    path: str = Field("output/delta", description="folder the Delta tables are written under")
+    catalog_schema: str | None = Field(None, description="e.g. main.notewatt: write catalog tables there instead")
 
     @property
     def uses_catalog(self) -> bool:
         return bool(self.catalog_schema)
 
 
-class SparkConfig(_Strict):
-    app_name: str = "notewatt-abstract-notes"
-    partitions: int | None = None  # None: one per concurrent task slot (CPU cores or GPUs)
-    conf: dict[str, str] = Field(default_factory=dict)
+class SparkConfig(StrictModel):
+    app_name: str = Field("notewatt-abstract-notes", description="the Spark application's name")
+    partitions: int | None = Field(None, description="inference partitions (energy windows); null: one per "
+                                   "concurrent task slot (GPUs / GPUs per task, else cores / cpus per task)")
+    conf: dict[str, str] = Field(default_factory=dict, description="Spark settings for the session")
 
 
-class VariantConfig(_Strict):
-    model: str
-    dtype: str = "auto"
-    quantization: str | None = None
-    engine_args: dict[str, Any] = Field(default_factory=dict)
+class VariantConfig(StrictModel):
+    model: str = Field(description="a model folder every executor can read (nothing is fetched from a hub)")
+    dtype: str = Field("auto", description="vLLM's dtype: auto, float32, bfloat16, float16")
+    quantization: str | None = Field(None, description="vLLM's quantization method, e.g. fp8, awq_marlin")
+    engine_args: dict[str, Any] = Field(default_factory=dict, description="this variant's LLM(...) arguments")
 
 
-class EngineConfig(_Strict):
-    batch_size: int | None = Field(None, gt=0)  # notes per LLM.generate call; None: the whole Arrow batch
-    max_num_seqs: int | None = Field(None, gt=0)  # sequences vLLM decodes at once; None: vLLM's default
-    sort_by_length: bool = True  # sort each partition's notes by length, so a batch holds similar lengths
-    enable_prefix_caching: bool = True  # vLLM reuses the KV cache of the shared system prompt across notes
-    max_tokens: int = 384
-    temperature: float = 0.0
-    structured_outputs_backend: Literal["xgrammar", "guidance"] = "xgrammar"
-    env: dict[str, str] = Field(default_factory=dict)  # set in the Python worker before vLLM is imported
-    engine_args: dict[str, Any] = Field(default_factory=dict)  # every variant's LLM(...) arguments; a variant's win
+class EngineConfig(StrictModel):
+    batch_size: int | None = Field(None, gt=0, description="notes per LLM.generate call; null: the whole Arrow "
+                                   "batch (1 is naive one-by-one generation)")
+    max_num_seqs: int | None = Field(None, gt=0, description="sequences vLLM decodes at once; null: vLLM's default")
+    sort_by_length: bool = Field(True, description="sort each partition's notes by length before batching")
+    enable_prefix_caching: bool = Field(True, description="vLLM reuses the KV cache of the shared system prompt")
+    max_tokens: int = Field(384, gt=0, description="output tokens per note (per chunk of a long note)")
+    temperature: float = Field(0.0, ge=0, description="sampling temperature; 0 is greedy")
+    structured_outputs_backend: Literal["xgrammar", "guidance"] = Field(
+        "xgrammar", description="vLLM's schema-guided decoding backend")
+    env: dict[str, str] = Field(default_factory=dict, description="environment set in the Python worker before "
+                                "vLLM is imported")
+    engine_args: dict[str, Any] = Field(default_factory=dict, description="LLM(...) arguments for every variant "
+                                        "(a variant's own engine_args win)")
 
 
-class PromptConfig(_Strict):
-    template: str = "conf/prompt.yaml"
-    schema_file: str = "conf/abstraction_schema.json"
+class PromptConfig(StrictModel):
+    template: str = Field("conf/prompt.yaml", description="the chat prompt (system and user messages, a version)")
+    schema_file: str = Field("conf/abstraction_schema.json", description="the JSON schema outputs must follow")
 
 
-class PreprocessConfig(_Strict):
+class ScreeningConfig(StrictModel):
+    """What is quarantined before inference (notewatt/screening.py)."""
+
+    max_replacement_share: float = Field(
+        0.05, ge=0, le=1, description="quarantine a text as invalid_utf8 when more than this share of its characters "
+        "are U+FFFD (bytes that were not UTF-8); fewer are abstracted and flagged replacement_characters")
+
+
+class PreprocessConfig(StrictModel):
     """What the note becomes before prompting (udfs/preprocess.py)."""
 
-    drop_sections: list[str] = Field(default_factory=list)  # section headers left out of the prompt
-    chunk_long_notes: bool = True  # split a note over the context budget into chunks (else cut its tail)
+    drop_sections: list[str] = Field(default_factory=list, description="section headers left out of the prompt, "
+                                     "e.g. [ANESTHESIA, ESTIMATED BLOOD LOSS]")
+    chunk_long_notes: bool = Field(True, description="split a note over the context budget into chunks whose "
+                                   "outputs are merged; false: cut its tail (status truncated)")
 
 
-class CacheConfig(_Strict):
-    """Output reuse (notewatt/output_cache.py): a note whose normalised text, prompt, schema, variant and
-    generation settings were abstracted before gets that output back instead of generating."""
+class CacheConfig(StrictModel):
+    """Output reuse (notewatt/output_cache.py)."""
 
-    enabled: bool = False
-    table: str = "output_cache"  # a Delta table beside the run tables
-
-
-class RoutingConfig(_Strict):
-    """Small <-> large routing: notes the rule picks go to `small_variant`; all others to the job's variant."""
-
-    small_variant: str | None = None  # None: no routing
-    rule: Literal["length", "note_type"] = "length"
-    max_small_chars: int = Field(2000, gt=0)  # rule length: notes up to this many characters go small
-    small_note_types: list[str] = Field(default_factory=list)  # rule note_type: these note types go small
+    enabled: bool = Field(False, description="reuse earlier ok outputs of the same normalised text, prompt, "
+                          "schema, variant and settings (and repeats within the run) instead of generating")
+    table: str = Field("output_cache", description="the cache's Delta table, beside the run tables (no note text)")
 
 
-class EnergyConfig(_Strict):
-    """How windows are metered (udfs/meters.py, udfs/energy.py) and where their ledger goes."""
+class RoutingConfig(StrictModel):
+    """Small <-> large routing (notewatt/routing.py): notes the rule picks go to `small_variant`."""
 
-    sample_interval_s: float = Field(0.1, ge=0)
-    cpu_watts_per_core: float = 10.0  # used only for the labelled CPU+DRAM estimate
-    dram_watts_per_gib: float = 0.375  # ditto: resident memory x this (CodeCarbon's 3 W per 8 GB)
-    require_measured: bool = False  # true: a task whose GPUs NVML cannot read (or, with no GPU, no RAPL) fails
-    heartbeat_s: float = Field(30.0, gt=0)  # how often an open window leaves its energy so far in the ledger
-    ledger_path: str | None = None  # folder executors can write; None: <output.path>/_energy_ledger
+    small_variant: str | None = Field(None, description="a variant for the notes the rule picks; null: no routing")
+    rule: Literal["length", "note_type"] = Field("length", description="length or note_type")
+    max_small_chars: int = Field(2000, gt=0, description="rule length: notes up to this many characters go small")
+    small_note_types: list[str] = Field(default_factory=list, description="rule note_type: these go small")
 
 
-class FacilityConfig(_Strict):
+class EnergyConfig(StrictModel):
+    """How windows are metered (udfs/meters.py, udfs/energy.py) and where their ledger goes (docs/energy.md)."""
+
+    sample_interval_s: float = Field(0.1, ge=0, description="power sampling period inside each window")
+    cpu_watts_per_core: float = Field(10.0, ge=0, description="host estimate (where RAPL is unreadable): watts per "
+                                      "core-second of CPU time")
+    dram_watts_per_gib: float = Field(0.375, ge=0, description="host estimate: watts per GiB of resident memory "
+                                      "(CodeCarbon's 3 W per 8 GB)")
+    require_measured: bool = Field(False, description="true: a task whose GPUs NVML cannot read (or, with no GPU, "
+                                   "with no readable RAPL) fails before inference; false: labelled estimate + reason")
+    heartbeat_s: float = Field(30.0, gt=0, description="how often an open window leaves its energy so far in the "
+                               "ledger")
+    ledger_path: str | None = Field(None, description="a folder every executor can write, for the energy ledger; "
+                                    "null: <output.path>/_energy_ledger")
+
+
+class FacilityConfig(StrictModel):
     """Derived impact figures: device energy x PUE, then x grid carbon intensity and x electricity price."""
 
-    pue: float = Field(1.0, ge=1.0)  # 1.0 = device energy only; typical data centres 1.1-1.5
-    carbon_intensity_g_per_kwh: float | None = Field(None, ge=0)  # wins over grid_region
-    grid_region: str | None = None  # ISO 3166-1 alpha-3 country code, looked up in CodeCarbon's table
-    price_per_kwh: float | None = Field(None, ge=0)
-    currency: str = "USD"
+    pue: float = Field(1.0, ge=1.0, description="1.0 reports device energy only; data centres run at 1.1-1.5")
+    carbon_intensity_g_per_kwh: float | None = Field(None, ge=0, description="gCO2e per kWh; wins over grid_region")
+    grid_region: str | None = Field(None, description="ISO 3166-1 alpha-3 country (USA, DEU, ...): CodeCarbon's "
+                                    "yearly grid average")
+    price_per_kwh: float | None = Field(None, ge=0, description="electricity price, in `currency`")
+    currency: str = Field("USD", description="the price's currency")
 
 
-class QualityConfig(_Strict):
-    """How a run's abstractions are scored: against gold labels, or against a reference run's outputs."""
+class QualityConfig(StrictModel):
+    """How a run's abstractions are scored (notewatt/quality/)."""
 
-    gold_path: str | None = "data/sample_notes_gold.jsonl"  # notes absent from it are counted, not scored
-    reference_run_id: str | None = None  # agreement with this run's ok outputs instead of gold (same output tables)
-
-
-class GateSettings(_Strict):
-    """The run's own check against targets (and a baseline run), shown in its report and MLflow tags."""
-
-    targets_file: str | None = "conf/targets.yaml"  # null: no checks
-    baseline_run_id: str | None = None  # a NoteWatt run id in the same output tables
-    fail_job: bool = False  # exit non-zero when a check fails (jobs/check_run.py does the same on its own)
+    gold_path: str | None = Field("data/sample_notes_gold.jsonl", description="gold labels (JSONL); notes absent "
+                                  "from it are counted, not scored; null: no gold")
+    reference_run_id: str | None = Field(None, description="score agreement with this earlier run's ok outputs "
+                                         "instead of gold (a corpus without gold)")
 
 
-class MlflowConfig(_Strict):
-    tracking_uri: str = "sqlite:///mlflow.db"
-    experiment: str = "notewatt"
-    artifact_location: str | None = "mlartifacts"  # for new experiments; None: the tracking server's default
+class GateConfig(StrictModel):
+    """The run checked against targets (and a baseline run): in its report and MLflow tags."""
+
+    targets_file: str | None = Field("conf/targets.yaml", description="targets and tolerances (YAML); null: none")
+    baseline_run_id: str | None = Field(None, description="a NoteWatt run id in the same tables to compare with")
+    fail_job: bool = Field(False, description="exit non-zero when a check fails (jobs/check_run.py does it after)")
 
 
-class JobConfig(_Strict):
-    run_id: str | None = None
-    variant: str
-    variants: dict[str, VariantConfig]
+class MlflowConfig(StrictModel):
+    tracking_uri: str = Field("sqlite:///mlflow.db", description="MLflow's store; databricks on Databricks")
+    experiment: str = Field("notewatt", description="the experiment (a workspace path on Databricks)")
+    artifact_location: str | None = Field("mlartifacts", description="artifacts of a new experiment; null: the "
+                                          "store's default")
+
+
+class JobConfig(StrictModel):
+    run_id: str | None = Field(None, description="the run's id; null: generated. A rerun replaces its rows")
+    variant: str = Field(description="the model variant, a key of `variants`")
+    variants: dict[str, VariantConfig] = Field(description="the variants a run may use (conf/defaults.yaml, profiles)")
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     spark: SparkConfig = Field(default_factory=SparkConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     prompt: PromptConfig = Field(default_factory=PromptConfig)
+    screening: ScreeningConfig = Field(default_factory=ScreeningConfig)
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
     facility: FacilityConfig = Field(default_factory=FacilityConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
-    gate: GateSettings = Field(default_factory=GateSettings)
+    gate: GateConfig = Field(default_factory=GateConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
 
     @property
@@ -152,7 +188,7 @@ class JobConfig(_Strict):
 
     def variant_config(self, name: str) -> VariantConfig:
         if name not in self.variants:
-            raise ValueError(f"unknown variant {name!r}; configured: {sorted(self.variants)}")
+            raise ConfigError(f"unknown variant {name!r}; configured: {', '.join(sorted(self.variants))}")
         return self.variants[name]
 
     @property
@@ -188,7 +224,7 @@ def parse_override(item: str) -> dict:
     """Turn `a.b.c=value` into `{"a": {"b": {"c": value}}}`; the value is parsed as YAML (numbers, null, lists)."""
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
-        raise ValueError(f"override {item!r} is not of the form key.path=value")
+        raise ConfigError(f"override {item!r} is not of the form key.path=value")
     value: Any = yaml.safe_load(raw) if raw.strip() else ""
     for part in reversed(key.strip().split(".")):
         value = {part: value}
@@ -197,6 +233,8 @@ def parse_override(item: str) -> dict:
 
 def read_profile(path: Path) -> dict:
     """A YAML profile merged over the files it lists under `include:` (paths relative to it, in order)."""
+    if not Path(path).is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
     data = yaml.safe_load(Path(path).read_text()) or {}
     merged: dict = {}
     for included in data.pop("include", []):
@@ -205,7 +243,8 @@ def read_profile(path: Path) -> dict:
 
 
 def load_config(config_files: list[Path] | tuple = (), overrides: list[str] | tuple = ()) -> JobConfig:
-    """Defaults, then each YAML file in order, then `key.path=value` overrides."""
+    """The variant catalogue (conf/defaults.yaml), then each YAML file in order, then `key.path=value`
+    overrides, validated (pydantic's ValidationError for an unknown or mistyped setting)."""
     merged: dict = {}
     for path in [DEFAULTS_FILE, *config_files]:
         merged = deep_merge(merged, read_profile(path))

@@ -46,6 +46,8 @@ def detect_format(path: str) -> str:
 
 def read_notes(spark: SparkSession, path: str, fmt: str = "auto") -> DataFrame:
     """The corpus as note_id, text, the optional columns (null where absent), source_file and `_corrupt_record`."""
+    if "://" not in path and not path.startswith("dbfs:") and not Path(path).exists():
+        raise CorpusError(f"corpus path {path!r} does not exist (corpus.path, or --notes)")
     fmt = detect_format(path) if fmt == "auto" else fmt
     frame = _read(spark, path, fmt)
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]

@@ -84,10 +84,10 @@ def run_inference(
     return outputs
 
 
-def run_variants(
+def run_routes(
     routed: DataFrame, settings: dict[str, PartitionSettings], partitions: int, sort_by_length: bool
 ) -> DataFrame:
-    """Each variant's notes (the `variant` column routing set) through that variant's engines, one stage per
+    """Each route's notes (the `variant` column routing set) through that variant's engines, one stage per
     variant; a worker loads a variant's engine the first time it gets that variant's notes."""
     outputs = [
         run_inference(routed.where(F.col("variant") == name), variant, partitions, sort_by_length)

@@ -12,19 +12,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from notewatt.config import JobConfig, OutputConfig
+from notewatt.config import CacheConfig
 from notewatt.energy.vocabulary import REUSED
-from notewatt.tables import read_table, table_exists, table_location
+from notewatt.table_store import TableStore
+from notewatt.tables import OUTPUT_CACHE
 from udfs.abstract_partition import PartitionSettings
-
-CACHE_SCHEMA = (
-    "cache_key string, variant string, model string, status string, abstraction string, finish_reason string, "
-    "output_tokens long, run_id string, note_id string"
-)
-CACHE_COLUMNS = tuple(field.split()[0] for field in CACHE_SCHEMA.split(", "))
 
 
 def generation_context(settings: PartitionSettings) -> str:
@@ -71,7 +66,7 @@ def plan_reuse(keyed: DataFrame, cached: DataFrame | None) -> ReusePlan:
     """Split keyed notes into those to generate, cache hits, and in-run repeats of a generated note
     (`cached`: the cache table, None before its first run)."""
     if cached is None:
-        cached = keyed.sparkSession.createDataFrame([], CACHE_SCHEMA)
+        cached = keyed.sparkSession.createDataFrame([], OUTPUT_CACHE.schema)
     outputs = cached.select(
         "cache_key", "status", "abstraction", "finish_reason",
         F.col("output_tokens").alias("reused_output_tokens"), F.col("run_id").alias("reused_from_run"),
@@ -123,30 +118,15 @@ def with_reused_notes(
 
 
 def look_up_outputs(
-    spark: SparkSession, config: JobConfig, routed: DataFrame, settings: dict[str, PartitionSettings]
+    store: TableStore, cache: CacheConfig, routed: DataFrame, settings: dict[str, PartitionSettings]
 ) -> ReusePlan:
-    """The routed notes' reuse plan against the configured cache table (empty or absent on a first run)."""
+    """The routed notes' reuse plan against the configured cache table (absent on a first run)."""
     keyed = with_cache_keys(routed, {v: generation_context(s) for v, s in settings.items()})
-    return plan_reuse(keyed, read_cache_or_none(spark, config.output, config.cache.table))
+    return plan_reuse(keyed, store.read_or_none(OUTPUT_CACHE.named(cache.table)))
 
 
-def read_cache_or_none(spark: SparkSession, output: OutputConfig, table: str) -> DataFrame | None:
-    """The cache table, or None before the first run that writes it."""
-    return read_table(spark, output, table) if table_exists(spark, output, table_location(output, table)) else None
-
-
-def update_cache(spark: SparkSession, output: OutputConfig, table: str, notes: DataFrame, plan: ReusePlan) -> None:
-    """Add this run's generated ok outputs under keys the cache lacks (a Delta MERGE: reruns never duplicate
-    a key)."""
-    from delta.tables import DeltaTable
-
+def update_cache(store: TableStore, cache: CacheConfig, notes: DataFrame, plan: ReusePlan) -> None:
+    """Add this run's generated ok outputs under keys the cache lacks (a rerun never duplicates a key)."""
     keys = plan.to_generate.select("note_id", "cache_key")
     generated = notes.where(~F.col("cache_hit") & (F.col("status") == "ok")).join(keys, "note_id")
-    fresh = generated.select(*CACHE_COLUMNS).dropDuplicates(["cache_key"])
-    location = table_location(output, table)
-    if not table_exists(spark, output, location):
-        writer = fresh.write.format("delta").mode("append")
-        writer.saveAsTable(location) if output.uses_catalog else writer.save(location)
-        return
-    target = DeltaTable.forName(spark, location) if output.uses_catalog else DeltaTable.forPath(spark, location)
-    target.alias("c").merge(fresh.alias("n"), "c.cache_key = n.cache_key").whenNotMatchedInsertAll().execute()
+    store.insert_new_keys(OUTPUT_CACHE.named(cache.table), generated)

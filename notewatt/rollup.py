@@ -1,4 +1,5 @@
-"""Partition energy windows + note outputs -> per-note energy shares and the run's roll-up row."""
+"""Partition energy windows + note outputs -> per-note energy shares, the run's roll-up row and one row per
+route (Spark aggregations; the pipeline adds the quality figures and the input counts)."""
 
 from __future__ import annotations
 
@@ -186,24 +187,3 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         "shared_device_partitions",
         *_impact(energy_wh, F.col("notes"), run.impact),
     )
-
-
-def with_quality(rollup: DataFrame, mode: str, metrics: dict[str, float]) -> DataFrame:
-    """The roll-up with the run's headline quality figures (null where the run was not scored)."""
-    return rollup.select(
-        "*",
-        F.lit(mode).alias("quality_mode"),
-        F.lit(metrics.get("f1_overall")).cast("double").alias("f1_overall"),
-        F.lit(metrics.get("json_valid_rate")).cast("double").alias("json_valid_rate"),
-    )
-
-
-def with_route_quality(routes: DataFrame, f1_by_variant: dict[str, float | None]) -> DataFrame:
-    """Per-route rows with each route's F1 (null where the route's notes were not scored)."""
-    f1 = F.coalesce(*[F.when(F.col("variant") == v, F.lit(f)) for v, f in f1_by_variant.items()], F.lit(None))
-    return routes.withColumn("f1_overall", f1.cast("double"))
-
-
-def with_input_counts(rollup: DataFrame, notes_in: int, quarantined: int) -> DataFrame:
-    """The roll-up with the corpus side of the reconciliation: notes_in = notes (abstracted) + notes_quarantined."""
-    return rollup.select("*", F.lit(notes_in).alias("notes_in"), F.lit(quarantined).alias("notes_quarantined"))

@@ -1,107 +1,128 @@
-"""The product's Delta tables: where they live, and idempotent per-run writes."""
+"""The product's Delta tables, declared once: each table's name, its columns with their types, and the key its
+rows are replaced by. Column names are part of the product: a change here is the only way a column is added,
+and the table store (notewatt/table_store.py) adds it to an existing table explicitly; a frame that lacks a
+declared column fails its write. The executors' output rows (udfs/abstract_partition.OUTPUT_SCHEMA) are the
+stage's own contract with the driver, not a table.
+"""
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, SparkSession
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-
-from notewatt.config import OutputConfig, resolve_path
-
-NOTE_ABSTRACTIONS = "note_abstractions"
-PARTITION_ENERGY = "partition_energy"
-ENGINE_LOADS = "engine_loads"
-DEVICE_ENERGY = "device_energy"
-NOTE_SCORES = "note_scores"
-QUARANTINE = "quarantine"
-VARIANT_COMPARISONS = "variant_comparisons"
-RUN_ROLLUP = "run_rollup"
-ROUTE_ROLLUP = "route_rollup"
-
-
-def table_location(output: OutputConfig, name: str) -> str:
-    """A catalog table name (`schema.name`) when configured, else a path under the output folder."""
-    if output.uses_catalog:
-        return f"{output.catalog_schema}.{name}"
-    return f"{resolve_path(output.path).rstrip('/')}/{name}"
-
-
-def table_exists(spark: SparkSession, output: OutputConfig, location: str) -> bool:
-    from delta.tables import DeltaTable
-
-    if output.uses_catalog:
-        return spark.catalog.tableExists(location)
-    return DeltaTable.isDeltaTable(spark, location)
-
-
-def write_run_rows(
-    spark: SparkSession, frame: DataFrame, output: OutputConfig, name: str, run_id: str, attempt: int,
-    key: str = "run_id",
-) -> int:
-    """Write one run's rows, replacing any rows an earlier attempt of the same run_id left; returns the table
-    version. The write is idempotent per (run, table, attempt): Delta skips a repeat of the same
-    txnAppId/txnVersion, while a later attempt (a larger `attempt`, e.g. the job's start time) replaces."""
-    location = table_location(output, name)
-    writer = (
-        frame.write.format("delta")
-        .option("mergeSchema", "true")
-        .option("txnAppId", f"notewatt:{run_id}:{name}")
-        .option("txnVersion", attempt)
-    )
-    if table_exists(spark, output, location):
-        writer = writer.mode("overwrite").option("replaceWhere", f"{key} = '{run_id}'")
-    else:
-        writer = writer.mode("append")
-    if output.uses_catalog:
-        writer.saveAsTable(location)
-    else:
-        writer.save(location)
-    return table_version(spark, output, location)
-
-
-def table_version(spark: SparkSession, output: OutputConfig, location: str) -> int:
-    from delta.tables import DeltaTable
-
-    table = DeltaTable.forName(spark, location) if output.uses_catalog else DeltaTable.forPath(spark, location)
-    return int(table.history(1).select("version").first()[0])
-
-
-def read_table(spark: SparkSession, output: OutputConfig, name: str) -> DataFrame:
-    location = table_location(output, name)
-    return spark.read.table(location) if output.uses_catalog else spark.read.format("delta").load(location)
-
-
-WINDOW_ENERGY = (
-    "energy_source", "start_ts", "end_ts", "duration_s", "energy_j", "device_reading_j", "energy_above_idle_j",
-    "above_idle_available", "avg_power_w", "peak_power_w", "idle_power_w", "samples", "sample_interval_s",
-    "partial", "partial_reason", "shared_device", "overlap_s",
+from pyspark.sql.types import (
+    BooleanType, DoubleType, IntegerType, LongType, NumericType, StringType, StructField, StructType, TimestampType,
 )
-WINDOW_SPLIT = ("gpu_energy_j", "host_energy_j", "measured_share")  # a window's energy_j = gpu + host
-COLUMNS = {
-    NOTE_ABSTRACTIONS: (
-        "run_id", "note_id", "partition_id", "task_attempt", "variant", "model", "status", "abstraction",
-        "prompt_tokens", "output_tokens", "finish_reason", "energy_j", "energy_source",
-        "note_type", "detail", "input_truncated", "input_flags", "cached_prompt_tokens", "chunks", "sections_dropped",
-        "cache_hit", "reused_output_tokens",
-    ),
-    PARTITION_ENERGY: (
-        "run_id", "partition_id", "task_attempt", "window_id", "host", "executor_id", "pid", "device", "device_name",
-        "notes", "prompt_tokens", "output_tokens", "cached_prompt_tokens", *WINDOW_ENERGY, *WINDOW_SPLIT,
-        "variant", "model",
-    ),
-    ENGINE_LOADS: (
-        "run_id", "window_id", "host", "executor_id", "pid", "variant", "model", "device", "device_name",
-        *WINDOW_ENERGY, *WINDOW_SPLIT,
-    ),
-    DEVICE_ENERGY: (
-        "run_id", "window", "window_id", "partition_id", "task_attempt", "host", "executor_id", "pid",
-        "device", "device_name", "component", "scope", "prompt_tokens", "output_tokens", *WINDOW_ENERGY,
-        "variant", "model",
-    ),
-}
+
+_TYPES = {"string": StringType(), "int": IntegerType(), "bigint": LongType(), "double": DoubleType(),
+          "boolean": BooleanType(), "timestamp": TimestampType()}
 
 
-def contract_frame(frame: DataFrame, name: str) -> DataFrame:
-    """The table's contract columns in order, with unix-second timestamps as Spark timestamps."""
-    return frame.select(
-        *[F.timestamp_seconds(c).alias(c) if c in ("start_ts", "end_ts") else F.col(c) for c in COLUMNS[name]]
-    )
+class SchemaError(ValueError):
+    """A frame or an existing table does not fit a table's declared columns."""
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    ddl: str  # the columns in order: "name type, ..."
+    key: str = "run_id"  # a run's (or a comparison's, or a cached output's) rows are keyed by this column
+
+    @cached_property
+    def schema(self) -> StructType:
+        """The columns as a Spark schema (flat columns of the simple types in _TYPES; no Spark session needed)."""
+        columns = (column.split() for column in self.ddl.split(","))
+        return StructType([StructField(name, _TYPES[kind]) for name, kind in columns])
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.schema.fieldNames())
+
+    def named(self, name: str) -> Table:
+        """The same table under another name (the output cache's name is configurable)."""
+        return replace(self, name=name)
+
+    def conform(self, frame: DataFrame) -> DataFrame:
+        """The frame's declared columns, in order and cast to their types (unix seconds to timestamps); a
+        declared column the frame lacks is an error, columns it does not declare are left out."""
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise SchemaError(f"{self.name}: the frame lacks declared column(s) {missing}")
+        return frame.select(*[_as(frame, field.name, field.dataType) for field in self.schema.fields])
+
+
+def _as(frame: DataFrame, name: str, kind) -> Column:
+    if isinstance(kind, TimestampType) and isinstance(frame.schema[name].dataType, NumericType):
+        return F.timestamp_seconds(name).alias(name)
+    return F.col(name).cast(kind).alias(name)
+
+
+_WINDOW_ENERGY = (
+    "energy_source string, start_ts timestamp, end_ts timestamp, duration_s double, energy_j double, "
+    "device_reading_j double, energy_above_idle_j double, above_idle_available boolean, avg_power_w double, "
+    "peak_power_w double, idle_power_w double, samples int, sample_interval_s double, partial boolean, "
+    "partial_reason string, shared_device boolean, overlap_s double"
+)
+_WINDOW_SPLIT = "gpu_energy_j double, host_energy_j double, measured_share double"  # energy_j = gpu + host
+
+NOTE_ABSTRACTIONS = Table("note_abstractions", (
+    "run_id string, note_id string, partition_id int, task_attempt int, variant string, model string, "
+    "status string, abstraction string, prompt_tokens bigint, output_tokens bigint, finish_reason string, "
+    "energy_j double, energy_source string, note_type string, detail string, input_truncated boolean, "
+    "input_flags string, cached_prompt_tokens bigint, chunks int, sections_dropped int, cache_hit boolean, "
+    "reused_output_tokens bigint"
+))
+PARTITION_ENERGY = Table("partition_energy", (
+    "run_id string, partition_id int, task_attempt int, window_id string, host string, executor_id string, "
+    "pid int, device string, device_name string, notes bigint, prompt_tokens bigint, output_tokens bigint, "
+    f"cached_prompt_tokens bigint, {_WINDOW_ENERGY}, {_WINDOW_SPLIT}, variant string, model string"
+))
+ENGINE_LOADS = Table("engine_loads", (
+    "run_id string, window_id string, host string, executor_id string, pid int, variant string, model string, "
+    f"device string, device_name string, {_WINDOW_ENERGY}, {_WINDOW_SPLIT}"
+))
+DEVICE_ENERGY = Table("device_energy", (
+    "run_id string, window string, window_id string, partition_id int, task_attempt int, host string, "
+    "executor_id string, pid int, device string, device_name string, component string, scope string, "
+    f"prompt_tokens bigint, output_tokens bigint, {_WINDOW_ENERGY}, variant string, model string"
+))
+QUARANTINE = Table("quarantine", (
+    "run_id string, note_id string, reason string, description string, source_file string, text_chars int"
+))
+NOTE_SCORES = Table("note_scores", (
+    "run_id string, mode string, note_id string, status string, prediction_parsed boolean, field string, "
+    "tp bigint, fp bigint, fn bigint, precision double, recall double, f1 double, exact_match boolean"
+))
+RUN_ROLLUP = Table("run_rollup", (
+    "run_id string, variant string, model string, started_at timestamp, notes bigint, notes_ok bigint, "
+    "prompt_tokens bigint, output_tokens bigint, notes_reused bigint, cache_hit_rate double, "
+    "energy_avoided_wh double, cached_prompt_tokens bigint, prefix_cache_hit_rate double, energy_wh double, "
+    "gpu_energy_wh double, host_energy_wh double, measured_share double, energy_above_idle_wh double, "
+    "wh_per_1000_notes double, retry_energy_j double, retry_windows bigint, wh_per_1000_notes_incl_retries double, "
+    "output_tokens_per_joule double, total_tokens_per_joule double, tokens_per_wh_p50 double, "
+    "tokens_per_wh_p95 double, duration_s double, notes_per_s double, energy_status string, energy_sources string, "
+    "engine_load_wh double, inference_s double, partitions bigint, partial_partitions bigint, "
+    "shared_device_partitions bigint, facility_wh_per_1000_notes double, gco2e_per_1000_notes double, "
+    "cost_per_1000_notes double, pue double, carbon_intensity_g_per_kwh double, carbon_intensity_source string, "
+    "price_per_kwh double, currency string, quality_mode string, f1_overall double, json_valid_rate double, "
+    "notes_in int, notes_quarantined int"
+))
+ROUTE_ROLLUP = Table("route_rollup", (
+    "run_id string, variant string, notes bigint, notes_ok bigint, notes_reused bigint, prompt_tokens bigint, "
+    "output_tokens bigint, energy_wh double, wh_per_1000_notes double, output_tokens_per_joule double, "
+    "energy_status string, measured_share double, f1_overall double"
+))
+VARIANT_COMPARISONS = Table("variant_comparisons", (
+    "comparison_id string, variant string, run_id string, wh_per_1000_notes double, output_tokens_per_joule double, "
+    "notes_per_s double, f1_overall double, json_valid_rate double, energy_status string, notes bigint, "
+    "on_front boolean"
+), key="comparison_id")
+OUTPUT_CACHE = Table("output_cache", (  # not per run: one row per cache key, added by MERGE; no note text
+    "cache_key string, variant string, model string, status string, abstraction string, finish_reason string, "
+    "output_tokens bigint, run_id string, note_id string"
+), key="cache_key")
+
+RUN_TABLES = (NOTE_ABSTRACTIONS, PARTITION_ENERGY, DEVICE_ENERGY, ENGINE_LOADS, QUARANTINE, RUN_ROLLUP, ROUTE_ROLLUP,
+              NOTE_SCORES)

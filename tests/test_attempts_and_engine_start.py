@@ -41,15 +41,6 @@ def test_rows_of_a_superseded_attempt_are_dropped_but_engine_loads_stay(spark):
                     ("small", "note", 0, 0), ("small", "partition", 0, 0)]
 
 
-def test_the_fail_once_hook_fires_only_on_the_first_attempt_of_its_partition(monkeypatch):
-    monkeypatch.setenv(partition.FAIL_ONCE_ENV, "2")
-    task = lambda p, a: TaskInfo(p, a, "h", "e", 1, ())  # noqa: E731
-    with pytest.raises(RuntimeError, match="injected test failure"):
-        partition.fail_once_for_tests(task(2, 0))
-    partition.fail_once_for_tests(task(2, 1))
-    partition.fail_once_for_tests(task(1, 0))
-
-
 def test_an_engine_that_cannot_start_names_model_devices_and_reason_and_closes_its_window(monkeypatch, tmp_path):
     def broken(spec):
         raise FileNotFoundError("no config.json in /models/missing")

@@ -10,11 +10,9 @@ import time
 import pytest
 
 from notewatt.config import PROJECT_ROOT, OutputConfig
-from notewatt.tables import (
-    DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, PARTITION_ENERGY, QUARANTINE, RUN_ROLLUP, read_table,
-)
+from notewatt.table_store import TableStore
+from notewatt.tables import DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, PARTITION_ENERGY, QUARANTINE, RUN_ROLLUP
 from tests.standalone_cluster import LOOPBACK, StandaloneCluster
-from udfs.abstract_partition import FAIL_ONCE_ENV
 
 pytestmark = pytest.mark.integration
 CANARY = "CANARY-PHI-7f3a9"
@@ -49,9 +47,8 @@ def cluster_run(tmp_path_factory):
         "--conf", f"spark.driver.host={LOOPBACK}", "--conf", "spark.executor.cores=1", "--conf", "spark.cores.max=2",
         "--conf", "spark.executor.memory=1g", "--conf", "spark.scheduler.minRegisteredResourcesRatio=1.0",
         "--conf", "spark.scheduler.maxRegisteredResourcesWaitingTime=300s",
-        "--conf", f"spark.executorEnv.{FAIL_ONCE_ENV}={RETRIED_PARTITION}",
         "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir={tmp / 'events'}",
-        str(PROJECT_ROOT / "jobs/abstract_notes.py"),
+        str(PROJECT_ROOT / "tests/failing_partition_job.py"), str(RETRIED_PARTITION),
         "--notes", str(tmp / "notes.jsonl"), "--output", str(tmp / "delta"), "--run-id", "cluster-run",
         "engine.max_tokens=48", "spark.partitions=2", "engine.env.VLLM_CPU_KVCACHE_SPACE=1",
         f"mlflow.tracking_uri=sqlite:///{tmp}/mlflow.db", f"mlflow.artifact_location={tmp}/artifacts",
@@ -70,9 +67,9 @@ def cluster_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tables(spark, cluster_run):
     tmp = cluster_run[0]
-    output = OutputConfig(path=str(tmp / "delta"))
+    store = TableStore(spark, OutputConfig(path=str(tmp / "delta")))
     names = (NOTE_ABSTRACTIONS, PARTITION_ENERGY, DEVICE_ENERGY, ENGINE_LOADS, QUARANTINE, RUN_ROLLUP)
-    return {name: read_table(spark, output, name).collect() for name in names}
+    return {table: store.read(table).collect() for table in names}
 
 
 def test_every_good_note_once_despite_a_retried_task(cluster_run, tables):

@@ -1,6 +1,6 @@
 import pytest
 
-from notewatt.charts import pareto_chart
+from notewatt.reporting.charts import pareto_chart
 from notewatt.comparison import comparison_table, pareto_front, quality_column, table_rows
 
 
@@ -23,10 +23,11 @@ def test_quality_falls_back_to_valid_json_when_a_run_was_not_scored():
 
 
 def test_table_rows_fit_the_delta_schema(spark):
-    from notewatt.comparison import TABLE_SCHEMA
+    from notewatt.tables import VARIANT_COMPARISONS
 
     table = comparison_table([rollup("a", 20, None), rollup("b", 10, 0.4) | {"notes": 36.0}])  # MLflow: floats
-    [a, b] = sorted(spark.createDataFrame(table_rows(table, "cmp"), TABLE_SCHEMA).collect(), key=lambda r: r.variant)
+    rows = spark.createDataFrame(table_rows(table, "cmp"), VARIANT_COMPARISONS.schema).collect()
+    [a, b] = sorted(rows, key=lambda r: r.variant)
     assert (a.notes, b.notes, a.f1_overall, b.on_front) == (36, 36, None, True)
 
 

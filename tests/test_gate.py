@@ -3,17 +3,8 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from notewatt.gate import (
-    GateConfig,
-    Targets,
-    Tolerances,
-    check_against_baseline,
-    check_targets,
-    gate_passed,
-    gate_report,
-    load_gate_config,
-    mann_whitney_greater,
-)
+from notewatt.gate.checks import check_against_baseline, check_targets, gate_passed, gate_report, mann_whitney_greater
+from notewatt.gate.criteria import GateCriteria, Targets, Tolerances, load_criteria
 
 TARGETS = Targets(min_tokens_per_wh_p95=5000, max_wh_per_1000_notes=50, min_f1_overall=0.03, min_json_valid_rate=0.25)
 ROLLUP = {"tokens_per_wh_p95": 11659.5, "wh_per_1000_notes": 24.7}
@@ -122,8 +113,9 @@ def test_mann_whitney_exact_and_approximate():
     assert mann_whitney_greater([1, 1], [1, 1]) == 1.0
 
 
-def test_example_config_loads_and_is_strict():
-    config = load_gate_config("conf/targets.yaml")
-    assert config.targets.max_wh_per_1000_notes == 150 and config.tolerances.max_energy_regression == 0.10
+def test_example_criteria_load_and_are_strict():
+    criteria = load_criteria("conf/targets.yaml")
+    assert criteria.targets.max_wh_per_1000_notes == 150 and criteria.tolerances.max_json_valid_rate_drop == 0.05
+    assert criteria.tolerances.max_energy_regression == Tolerances().max_energy_regression  # the default, not a copy
     with pytest.raises(ValidationError):
-        GateConfig.model_validate({"targets": {"max_wh_per_note": 1}})
+        GateCriteria.model_validate({"targets": {"max_wh_per_note": 1}})

@@ -7,7 +7,13 @@ import mlflow
 import pytest
 
 from conftest import JOB_NOTES as NOTES
-from notewatt.tables import DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, PARTITION_ENERGY, RUN_ROLLUP, read_table
+from notewatt.quality.scoring import FieldScore, load_gold, score_note
+from notewatt.table_store import TableStore
+from notewatt.tables import DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, NOTE_SCORES, PARTITION_ENERGY, RUN_ROLLUP
+
+
+def read_table(spark, output, table):
+    return TableStore(spark, output).read(table)
 
 pytestmark = pytest.mark.integration
 
@@ -80,11 +86,17 @@ def test_mlflow_run_has_the_rollup_metrics_and_artifacts(job_run):
 
 def test_quality_is_scored_against_gold_per_note_and_field(spark, job_run):
     rollup, output, uri = job_run
-    scores = read_table(spark, output, "note_scores").collect()
+    scores = read_table(spark, output, NOTE_SCORES).collect()
     assert sorted({s.note_id for s in scores}) == [f"syn-00{i}" for i in range(1, NOTES + 1)]
     assert {s.field for s in scores} == {"problems", "medications", "procedures", "allergies", "smoking_status",
                                          "medications_with_dose"}
-    assert all(s.mode == "gold" and s.tp + s.fn >= 0 for s in scores)
+    gold = load_gold("data/sample_notes_gold.jsonl")
+    for s in scores:  # every gold item is found or missed, and the figures follow from the counts
+        assert s.mode == "gold" and s.tp + s.fn == score_note(None, gold[s.note_id])[s.field].fn
+        assert s.exact_match == (s.fp == 0 and s.fn == 0)
+        assert s.precision == FieldScore(s.tp, s.fp, s.fn).precision and s.f1 == FieldScore(s.tp, s.fp, s.fn).f1
+    notes = read_table(spark, output, NOTE_ABSTRACTIONS).collect()
+    assert rollup["json_valid_rate"] == pytest.approx(sum(n.status == "ok" for n in notes) / len(notes))
     assert rollup["quality_mode"] == "gold" and 0.0 <= rollup["f1_overall"] <= 1.0
     run = mlflow.MlflowClient(tracking_uri=uri).get_run(rollup["mlflow_run_id"])
     assert run.data.metrics["f1_overall"] == pytest.approx(rollup["f1_overall"])
@@ -92,14 +104,16 @@ def test_quality_is_scored_against_gold_per_note_and_field(spark, job_run):
 
 
 def test_the_gate_checks_targets_and_a_baseline_on_the_real_tables(spark, job_run):
-    from notewatt.gate import GateConfig, Targets, gate_passed
-    from notewatt.run_check import check_run
+    from notewatt.gate.checks import gate_passed
+    from notewatt.gate.criteria import GateCriteria, Targets
+    from notewatt.gate.run_checks import check_run
 
     _, output, _ = job_run
-    loose = GateConfig(targets=Targets(max_wh_per_1000_notes=1e9, min_json_valid_rate=0.0))
-    assert gate_passed(check_run(spark, output, "it-run", loose, baseline_run_id="it-run"))  # itself: no regression
-    strict = GateConfig(targets=Targets(max_wh_per_1000_notes=1e-9))
-    [energy] = check_run(spark, output, "it-run", strict)
+    store = TableStore(spark, output)
+    loose = GateCriteria(targets=Targets(max_wh_per_1000_notes=1e9, min_json_valid_rate=0.0))
+    assert gate_passed(check_run(store, "it-run", loose, baseline_run_id="it-run"))  # itself: no regression
+    strict = GateCriteria(targets=Targets(max_wh_per_1000_notes=1e-9))
+    [energy] = check_run(store, "it-run", strict)
     assert not energy.passed and energy.name == "wh_per_1000_notes" and energy.observed > 0
 
 

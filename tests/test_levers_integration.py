@@ -8,7 +8,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from notewatt.config import PROJECT_ROOT, OutputConfig
-from notewatt.tables import NOTE_ABSTRACTIONS, ROUTE_ROLLUP, read_table
+from notewatt.table_store import TableStore
+from notewatt.tables import NOTE_ABSTRACTIONS, ROUTE_ROLLUP
 
 pytestmark = pytest.mark.integration
 SMALL_TIER = {"small-tier": {"model": "models/smollm2-135m-instruct", "dtype": "float32",
@@ -36,7 +37,7 @@ def run(tmp, run_id):
 
 
 def notes_of(spark, tmp, run_id):
-    table = read_table(spark, OutputConfig(path=str(tmp / "delta")), NOTE_ABSTRACTIONS)
+    table = TableStore(spark, OutputConfig(path=str(tmp / "delta"))).read(NOTE_ABSTRACTIONS)
     return {r.note_id: r for r in table.where(F.col("run_id") == run_id).collect()}
 
 
@@ -50,7 +51,7 @@ def test_a_repeated_note_is_generated_once_and_each_route_has_its_rows(spark, co
     assert (copy.energy_j, copy.output_tokens, copy.reused_output_tokens) == (0.0, 0, original.output_tokens)
     assert first["notes"] == 3 and first["notes_reused"] == 1 and first["energy_avoided_wh"] > 0
     assert first["prefix_cache_hit_rate"] > 0  # the second prompt reuses the system prompt's KV blocks
-    routes = read_table(spark, OutputConfig(path=str(corpus / "delta")), ROUTE_ROLLUP).where("run_id = 'cache-1'")
+    routes = TableStore(spark, OutputConfig(path=str(corpus / "delta"))).read(ROUTE_ROLLUP).where("run_id = 'cache-1'")
     by_route = {r.variant: r for r in routes.collect()}
     assert (by_route["small-tier"].notes, by_route["smollm2-135m-fp32"].notes) == (1, 2)
     assert all(r.energy_wh > 0 for r in by_route.values())

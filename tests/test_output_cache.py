@@ -6,10 +6,12 @@ from dataclasses import replace
 import pytest
 from pyspark.sql import functions as F
 
-from notewatt.config import OutputConfig
+from notewatt.config import CacheConfig, OutputConfig
 from notewatt.output_cache import (
-    generation_context, plan_reuse, read_cache_or_none, update_cache, with_cache_keys, with_reused_notes,
+    generation_context, plan_reuse, update_cache, with_cache_keys, with_reused_notes,
 )
+from notewatt.table_store import TableStore
+from notewatt.tables import OUTPUT_CACHE
 from tests.test_partition_function import settings
 
 NOTES = "note_id string, text string, note_type string, variant string"
@@ -95,13 +97,13 @@ def test_reused_notes_get_the_original_output_and_cost_no_inference(spark, plan)
 
 
 def test_the_cache_keeps_ok_outputs_once_per_key_across_reruns(spark, plan, tmp_path):
-    output = OutputConfig(path=str(tmp_path))
+    store = TableStore(spark, OutputConfig(path=str(tmp_path)))
     notes = with_reused_notes(generated_rows(spark), plan, "r1", {"v": "m"}).withColumn(
         "status", F.when(F.col("note_id") == "d", "invalid_json").otherwise(F.col("status"))
     )
     for _ in range(2):  # a rerun adds nothing new
-        update_cache(spark, output, "output_cache", notes, plan)
-    cache = read_cache_or_none(spark, output, "output_cache")
+        update_cache(store, CacheConfig(), notes, plan)
+    cache = store.read(OUTPUT_CACHE)
     rows = cache.collect()
     assert [(r.note_id, r.abstraction, r.output_tokens) for r in rows] == [("a", '{"fresh": 1}', 40)]
     assert "text" not in cache.columns and json.loads(rows[0].abstraction) == {"fresh": 1}

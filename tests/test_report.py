@@ -10,15 +10,28 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from notewatt.charts import figure_png, pareto_chart, partition_distribution_chart, run_energy_chart, trend_chart
 from notewatt.comparison import pareto_front
-from notewatt.energy_report import F1, JSON_VALID, partition_figures, runs_with_quality
-from notewatt.gate import Check
-from notewatt.report import run_report_html
+from notewatt.gate.checks import Check
+from notewatt.reporting.charts import (
+    figure_png, pareto_chart, partition_distribution_chart, run_energy_chart, trend_chart,
+)
+from notewatt.reporting.html_report import run_report_html
+from notewatt.reporting.notebook_frames import F1, JSON_VALID, partition_figures, runs_with_quality
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "energy_report.ipynb"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ORANGE, BLUE = (255, 127, 14), (31, 119, 180)  # matplotlib's tab:orange and tab:blue: bars and points
+
+
+def colours(png: bytes) -> set[tuple[int, int, int]]:
+    """The RGB colours a PNG is drawn with (decoded by matplotlib, so a broken file fails here)."""
+    import io
+
+    from matplotlib.image import imread
+
+    pixels = (imread(io.BytesIO(png), format="png")[..., :3] * 255).round().astype(int)
+    assert pixels.shape[0] >= 200 and pixels.shape[1] >= 600  # a chart, not an empty or tiny image
+    return {tuple(int(c) for c in rgb) for rgb in pixels.reshape(-1, 3)}
 ROLLUP = {
     "run_id": "r-1", "variant": "smollm2-135m-fp32", "model": "models/smollm2-135m-instruct",
     "started_at": datetime(2026, 11, 26, 5, 25, tzinfo=timezone.utc), "notes": 36, "notes_ok": 30,
@@ -95,9 +108,9 @@ def test_the_report_is_self_contained_with_embedded_images():
     assert not re.search(r"(?:src|href)\s*=\s*[\"']?\s*https?:", html, re.IGNORECASE)
     assert "<script" not in html and "<link" not in html
     assert "http" not in re.sub(r"data:image/png;base64,[^\"]+", "", html)
-    pngs = images(html)
-    assert pngs and all(png.startswith(PNG_MAGIC) for png in pngs)
-    assert len(re.findall(r"<img ", html)) == len(pngs)
+    [png] = images(html)
+    assert {ORANGE, BLUE} <= colours(png)  # energy bars (orange) and output-token bars (blue) were drawn
+    assert len(re.findall(r"<img ", html)) == 1
 
 
 def test_data_is_escaped():
@@ -162,7 +175,9 @@ def test_the_notebook_charts_render_for_one_run_or_several(statuses):
                           "tokens_per_wh": range(2 * len(runs))})
     figures = [run_energy_chart(runs), partition_distribution_chart(parts, list(runs["label"])),
                pareto_chart(runs, label), trend_chart(runs)]
-    assert all(figure_png(f).startswith(PNG_MAGIC) for f in figures)
+    drawn = [colours(figure_png(f)) for f in figures]
+    assert ORANGE in drawn[0]  # the run bars
+    assert all(len(c) > 50 for c in drawn)  # drawn charts, not blank canvases
 
 
 def test_the_jupyter_notebook_is_in_sync_with_its_databricks_source():

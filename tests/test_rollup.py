@@ -6,7 +6,7 @@ import pytest
 from notewatt.energy.retries import RetryEnergy
 from notewatt.energy.vocabulary import J_PER_WH
 from notewatt.impact import ImpactFactors
-from notewatt.rollup import RunInfo, route_rollup, run_rollup, with_note_energy, with_route_quality
+from notewatt.rollup import RunInfo, route_rollup, run_rollup, with_note_energy
 
 NOTE_COLS = ("partition_id int, note_id string, status string, prompt_tokens long, output_tokens long, "
              "variant string, cache_hit boolean, reused_output_tokens long, cached_prompt_tokens long")
@@ -94,12 +94,10 @@ def test_route_rollup_gives_each_variant_its_own_energy_and_notes(spark):
          ("large", 0, 72.0, "estimate,nvml_counter", 0.0, 1.0, 1, 30, 50, None, False, False, False, 54.0, 18.0, 0.75),
          ("large", 1, 72.0, "estimate", 0.0, 1.0, 1, 30, 50, None, False, False, False, 0.0, 72.0, 0.0)], PART_COLS
     )
-    rows = with_route_quality(route_rollup(notes, partitions, "r"), {"small": 0.5, "large": 0.75})
-    by_route = {r.variant: r for r in rows.collect()}
+    by_route = {r.variant: r for r in route_rollup(notes, partitions, "r").collect()}
     assert by_route["small"].wh_per_1000_notes == pytest.approx(36 / J_PER_WH * 1000)
     assert by_route["large"].wh_per_1000_notes == pytest.approx(144 / J_PER_WH / 2 * 1000)
     assert by_route["large"].output_tokens_per_joule == pytest.approx(100 / 144)
-    assert (by_route["small"].f1_overall, by_route["large"].f1_overall) == (0.5, 0.75)
     assert (by_route["small"].energy_status, by_route["large"].energy_status) == ("estimated", "partly_estimated")
     assert (by_route["small"].measured_share, by_route["large"].measured_share) == (0.0, pytest.approx(54 / 144))
 

@@ -2,16 +2,15 @@ import json
 
 import pytest
 
-from notewatt.scoring import (
+from notewatt.quality.scoring import (
     FIELDS,
     SYNONYMS,
     FieldScore,
     load_gold,
     normalise,
-    per_note_rows,
-    score_agreement,
+    reference_gold,
     score_note,
-    score_run,
+    score_notes,
     summarise,
 )
 
@@ -108,19 +107,18 @@ def test_empty_lists_and_none_markers_are_perfect():
 def test_summarise_micro_averages_over_notes():
     note_a = score_note({**GOLD, "problems": ["hypertension"]}, GOLD)  # problems 1/0/1
     note_b = score_note({**GOLD, "problems": ["hypertension", "type 2 diabetes mellitus", "gout"]}, GOLD)  # 2/1/0
-    metrics = summarise([note_a, note_b], ["ok", "ok", "invalid_json", "truncated"])
+    metrics = summarise([note_a, note_b])
     assert metrics["precision.problems"] == pytest.approx(3 / 4)
     assert metrics["recall.problems"] == pytest.approx(3 / 4)
     assert metrics["f1.problems"] == pytest.approx(3 / 4)
     # overall: problems 3/1/1 plus two perfect notes of medications (4), procedures (2), allergies (2), smoking (2)
     assert metrics["f1_overall"] == pytest.approx(2 * 13 / (2 * 13 + 2))
-    assert metrics["json_valid_rate"] == 0.5 and metrics["notes_scored"] == 2
+    assert metrics["notes_scored"] == 2
     assert {f"f1.{f}" for f in FIELDS} <= metrics.keys()
 
 
 def test_nothing_scored_reports_no_f1():
-    metrics = summarise([], ["ok"])
-    assert "f1_overall" not in metrics and metrics == {"notes_scored": 0.0, "json_valid_rate": 1.0}
+    assert summarise([]) == {"notes_scored": 0.0}
 
 
 def test_run_rows_skip_notes_without_gold_and_count_them():
@@ -130,12 +128,13 @@ def test_run_rows_skip_notes_without_gold_and_count_them():
         ("b", "invalid_json", '{"problems": ['),
         ("c", "ok", json.dumps(GOLD)),
     ]
-    quality = score_run(notes, gold)
-    assert quality.mode == "gold" and quality.without_gold == ("c",) and quality.gold_not_in_run == ("z",)
-    assert quality.metrics["notes_without_gold"] == 1 and quality.metrics["gold_notes_not_in_run"] == 1
-    assert quality.metrics["json_valid_rate"] == pytest.approx(2 / 3)
-    assert quality.metrics["recall_overall"] == pytest.approx(0.5) and quality.metrics["precision_overall"] == 1.0
-    rows = per_note_rows("run-1", notes, gold)
+    scored = score_notes(notes, gold)
+    assert scored.mode == "gold" and scored.without_gold == ("c",) and scored.gold_not_in_run == ("z",)
+    metrics = scored.metrics()
+    assert metrics["notes_scored"] == 2
+    assert metrics["recall_overall"] == pytest.approx(0.5) and metrics["precision_overall"] == 1.0
+    assert scored.metrics({"a"})["f1_overall"] == 1.0 and scored.metrics({"b"})["f1_overall"] == 0.0  # a route's
+    rows = scored.rows("run-1")
     assert len(rows) == 2 * len(FIELDS) and {r["note_id"] for r in rows} == {"a", "b"}
     row = next(r for r in rows if r["note_id"] == "b" and r["field"] == "problems")
     assert row == {
@@ -147,30 +146,30 @@ def test_run_rows_skip_notes_without_gold_and_count_them():
 
 
 def test_truncated_note_with_valid_json_is_scored():
-    quality = score_run([("a", "truncated", json.dumps(GOLD))], {"a": GOLD})
-    assert quality.notes[0].parsed and quality.metrics["f1_overall"] == 1.0 and quality.metrics["json_valid_rate"] == 0
+    scored = score_notes([("a", "truncated", json.dumps(GOLD))], {"a": GOLD})
+    assert scored.notes[0].parsed and scored.metrics()["f1_overall"] == 1.0
 
 
 def test_repeated_note_id_is_refused():
     with pytest.raises(ValueError, match="'a'"):
-        score_run([("a", "ok", "{}"), ("a", "ok", "{}")], {"a": GOLD})
+        score_notes([("a", "ok", "{}"), ("a", "ok", "{}")], {"a": GOLD})
 
 
 def test_agreement_mode_scores_against_a_reference_run():
     reference = [("a", "ok", json.dumps(GOLD)), ("b", "invalid_json", "not json"), ("c", "ok", json.dumps(GOLD))]
     notes = [("a", "ok", json.dumps({**GOLD, "smoking_status": "never"})), ("b", "ok", json.dumps(GOLD))]
-    quality = score_agreement(notes, reference, "llama-3.1-8b-bf16")
-    assert quality.mode == "reference:llama-3.1-8b-bf16"
-    assert quality.without_gold == ("b",) and quality.gold_not_in_run == ("c",)
-    assert quality.metrics["f1.smoking_status"] == 0.0 and quality.metrics["f1.problems"] == 1.0
-    assert quality.rows("r")[0]["mode"] == "reference:llama-3.1-8b-bf16"
+    scored = score_notes(notes, reference_gold(reference), "reference:run-8b")
+    assert scored.mode == "reference:run-8b"
+    assert scored.without_gold == ("b",) and scored.gold_not_in_run == ("c",)
+    assert scored.metrics()["f1.smoking_status"] == 0.0 and scored.metrics()["f1.problems"] == 1.0
+    assert scored.rows("r")[0]["mode"] == "reference:run-8b"
 
 
 def test_load_gold_reads_the_sample_labels():
     gold = load_gold("data/sample_notes_gold.jsonl")
     assert len(gold) == 36 and gold["syn-001"]["smoking_status"] == "never"
-    perfect = score_run([(i, "ok", json.dumps(a)) for i, a in gold.items()], gold)
-    assert perfect.metrics["f1_overall"] == 1.0
+    perfect = score_notes([(i, "ok", json.dumps(a)) for i, a in gold.items()], gold)
+    assert perfect.metrics()["f1_overall"] == 1.0
 
 
 def test_load_gold_rejects_duplicates_and_bad_lines(tmp_path):

@@ -5,7 +5,8 @@ import mlflow
 import pytest
 
 from notewatt.config import PROJECT_ROOT, OutputConfig
-from notewatt.tables import VARIANT_COMPARISONS, read_table
+from notewatt.table_store import TableStore
+from notewatt.tables import VARIANT_COMPARISONS
 from udfs.engine import EngineStartError
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,7 @@ def test_two_variants_make_a_comparison_table_and_a_pareto_chart(spark, notes_fi
     assert sorted(table["variant"]) == sorted(VARIANTS) and table["on_front"].any()
     assert (table["wh_per_1000_notes"] > 0).all() and (table["energy_status"] == "estimated").all()
     comparison_id = table["comparison_id"][0]
-    rows = read_table(spark, OutputConfig(path=str(notes_file / "delta")), VARIANT_COMPARISONS).collect()
+    rows = TableStore(spark, OutputConfig(path=str(notes_file / "delta"))).read(VARIANT_COMPARISONS).collect()
     assert sorted(r.variant for r in rows if r.comparison_id == comparison_id) == sorted(VARIANTS)
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{notes_file}/mlflow.db")
     [parent] = mlflow.search_runs(experiment_names=["notewatt"], output_format="list",

@@ -171,7 +171,6 @@ def abstract_batches(
         for batch in batches:
             for chunk in split_batch(batch, settings.batch_size):
                 rows = abstract_chunk(chunk, settings, engine, validator, task)
-                fail_once_for_tests(task)
                 for name in TOKEN_COUNTS:
                     totals[name] += int(rows[name].sum())
                 log.info(
@@ -183,16 +182,6 @@ def abstract_batches(
 
 
 TOKEN_COUNTS = ("notes", "prompt_tokens", "output_tokens", "cached_prompt_tokens")
-
-
-FAIL_ONCE_ENV = "NOTEWATT_TEST_FAIL_ONCE_PARTITION"
-
-
-def fail_once_for_tests(task: TaskInfo) -> None:
-    """Test hook (the retry test sets it; nothing else does): the first attempt of the named partition
-    fails after its first batch, so Spark retries it and the tables must still count it once."""
-    if os.environ.get(FAIL_ONCE_ENV) == str(task.partition_id) and task.task_attempt == 0:
-        raise RuntimeError(f"injected test failure in partition {task.partition_id}, attempt 0")
 
 
 def split_batch(batch: pd.DataFrame, size: int | None) -> Iterator[pd.DataFrame]:

@@ -30,15 +30,6 @@ def merge_abstractions(parts: list[dict], schema: dict) -> dict:
     return merged
 
 
-def items_over_cap(parts: list[dict], schema: dict) -> int:
-    """How many distinct array items `merge_abstractions` cuts off to respect `maxItems`."""
-    return sum(
-        max(0, len(_merge_array([p[name] for p in parts if name in p])) - spec["maxItems"])
-        for name, spec in _properties(parts, schema)
-        if spec.get("type") == "array" and "maxItems" in spec
-    )
-
-
 def _properties(parts: list[dict], schema: dict) -> list[tuple[str, dict]]:
     if not parts:
         raise ValueError("no chunk abstractions to merge")

@@ -1,4 +1,5 @@
-"""Targets and a baseline regression gate over a run's energy roll-up and quality metrics (pure Python)."""
+"""The gate's checks: a run's energy roll-up and quality metrics against targets, and against a baseline run
+(pure Python; the targets and tolerances are notewatt/gate/criteria.py)."""
 
 from __future__ import annotations
 
@@ -7,46 +8,12 @@ import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from notewatt.gate.criteria import Targets, Tolerances
 
 EnergyMetric = Literal["wh_per_1000_notes", "tokens_per_wh"]
 _EXACT_MAX_PAIRS = 2500  # exact Mann-Whitney distribution up to this many (current, baseline) pairs
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Targets(_Strict):
-    """Absolute targets; None: not checked."""
-
-    min_tokens_per_wh_p95: float | None = None  # run_rollup.tokens_per_wh_p95 (the partitions' p95) must be >= this
-    max_wh_per_1000_notes: float | None = None
-    min_f1_overall: float | None = None
-    min_json_valid_rate: float | None = None
-
-
-class Tolerances(_Strict):
-    """How much worse than a baseline run a run may be."""
-
-    max_energy_regression: float = Field(0.10, ge=0)  # relative worsening of the median partition
-    alpha: float = Field(0.05, gt=0, lt=1)  # one-sided Mann-Whitney significance level
-    max_f1_drop: float = Field(0.02, ge=0)  # absolute, on the 0-1 scale (0.02 = 2 points)
-    max_json_valid_rate_drop: float = Field(0.02, ge=0)  # absolute
-
-
-class GateConfig(_Strict):
-    targets: Targets = Field(default_factory=Targets)
-    tolerances: Tolerances = Field(default_factory=Tolerances)
-
-
-def load_gate_config(path: str | Path) -> GateConfig:
-    """`targets:` and `tolerances:` from a YAML file such as conf/targets.yaml."""
-    return GateConfig.model_validate(yaml.safe_load(Path(path).read_text()) or {})
 
 
 @dataclass(frozen=True)

@@ -1,30 +1,23 @@
-"""MLflow: one run per job with its parameters, roll-up metrics, table versions and artifacts."""
+"""One MLflow run per job: its parameters, its roll-up and quality figures as metrics, tags that say where the
+data, the energy and the quality reference came from, the Delta table versions, and the run's artifacts (the
+resolved config, the roll-up, the partition chart and the HTML run report)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+import mlflow
+import pandas as pd
+from pyspark.sql.types import NumericType
 
-import mlflow  # noqa: E402
-import pandas as pd  # noqa: E402
+from notewatt.config import JobConfig
+from notewatt.gate.checks import Check, gate_passed, gate_report
+from notewatt.reporting.charts import close_figure, partition_energy_chart
+from notewatt.reporting.html_report import run_report_html
+from notewatt.tables import RUN_ROLLUP
+from notewatt.tracking.experiment import RUN_ID_TAG, use_experiment
 
-from notewatt.charts import close_figure, partition_energy_chart  # noqa: E402
-from notewatt.config import JobConfig, MlflowConfig, resolve_path  # noqa: E402
-from notewatt.gate import Check, gate_passed, gate_report  # noqa: E402
-from notewatt.report import run_report_html  # noqa: E402
-
-METRIC_COLUMNS = (
-    "notes", "notes_ok", "prompt_tokens", "output_tokens", "energy_wh", "gpu_energy_wh", "host_energy_wh",
-    "measured_share", "energy_above_idle_wh", "wh_per_1000_notes", "retry_energy_j", "retry_windows",
-    "wh_per_1000_notes_incl_retries",
-    "output_tokens_per_joule", "total_tokens_per_joule", "tokens_per_wh_p50", "tokens_per_wh_p95",
-    "duration_s", "notes_per_s", "engine_load_wh", "inference_s", "partitions", "partial_partitions",
-    "shared_device_partitions", "notes_reused", "cache_hit_rate", "energy_avoided_wh", "cached_prompt_tokens",
-    "prefix_cache_hit_rate", "notes_in", "notes_quarantined", "facility_wh_per_1000_notes", "gco2e_per_1000_notes", "cost_per_1000_notes", "pue",
-)
+METRICS = tuple(f.name for f in RUN_ROLLUP.schema.fields if isinstance(f.dataType, NumericType))  # run_rollup's figures
 
 
 @dataclass(frozen=True)
@@ -32,24 +25,6 @@ class TrackedRun:
     experiment_id: str
     run_id: str
     tracking_uri: str
-
-
-def resolve_tracking_uri(uri: str) -> str:
-    """A relative sqlite URI is taken relative to the project root, so every entry point uses one store."""
-    prefix = "sqlite:///"
-    return prefix + resolve_path(uri[len(prefix):]) if uri.startswith(prefix) else uri
-
-
-def use_experiment(config: MlflowConfig) -> tuple[str, object]:
-    """Point MLflow at the configured store and experiment (created with its artifact location on first use)."""
-    uri = resolve_tracking_uri(config.tracking_uri)
-    mlflow.set_tracking_uri(uri)
-    if mlflow.get_experiment_by_name(config.experiment) is None:
-        location = resolve_path(config.artifact_location) if config.artifact_location else None
-        if location and location.startswith("/"):
-            location = Path(location).as_uri()
-        mlflow.create_experiment(config.experiment, artifact_location=location)
-    return uri, mlflow.set_experiment(config.experiment)
 
 
 def job_params(config: JobConfig, partitions: int, spark_master: str) -> dict[str, object]:
@@ -96,10 +71,10 @@ def log_job_run(
     energy_kind = rollup["energy_status"]
     with mlflow.start_run(run_name=rollup["run_id"], nested=mlflow.active_run() is not None) as run:
         mlflow.log_params(params)
-        mlflow.log_metrics({k: float(rollup[k]) for k in METRIC_COLUMNS if rollup.get(k) is not None} | quality)
+        mlflow.log_metrics({k: float(rollup[k]) for k in METRICS if rollup.get(k) is not None} | quality)
         mlflow.set_tags(
             {
-                "notewatt.run_id": rollup["run_id"],
+                RUN_ID_TAG: rollup["run_id"],
                 "notewatt.energy": energy_kind,
                 "notewatt.energy_sources": rollup["energy_sources"],
                 "notewatt.carbon_intensity_source": rollup["carbon_intensity_source"] or "none",

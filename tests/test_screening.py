@@ -4,12 +4,16 @@ from pathlib import Path
 
 import pytest
 
+from notewatt.config import ScreeningConfig
 from notewatt.corpus import CorpusError, read_notes
-from notewatt.note_checks import (
-    CONTROL_CHARACTERS, DUPLICATE_NOTE_ID, EMPTY_TEXT, HTML_MARKUP, INSTRUCTION_LIKE, INVALID_UTF8,
-    MALFORMED_RECORD, MISSING_NOTE_ID, NON_ENGLISH, QUARANTINE_SCHEMA, TOO_LONG, ReconciliationError, clean_html,
-    reconcile, screen_notes,
+from notewatt.input_flags import HTML_MARKUP, INSTRUCTION_LIKE, NON_ENGLISH, REPLACEMENT_CHARACTERS, TOO_LONG
+from notewatt.pipeline import ReconciliationError, reconcile
+from notewatt.screening import (
+    CONTROL_CHARACTERS, DUPLICATE_NOTE_ID, EMPTY_TEXT, INVALID_UTF8, MALFORMED_RECORD, MISSING_NOTE_ID, ScreenCounts,
+    screen_notes,
 )
+from notewatt.tables import QUARANTINE
+from udfs.html_text import clean_html
 
 CANARY = "CANARY-7f3a"
 GOOD = (
@@ -33,7 +37,7 @@ def checked(screened, notes_in, texts):
     assert counts.notes_in == notes_in
     assert (counts.clean, counts.quarantined) == (len(clean), len(quarantine))
     assert sum(counts.by_reason.values()) == len(quarantine)
-    reconcile(counts.notes_in, len(clean), len(quarantine))
+    reconcile(counts, len(clean))
     screened.unpersist()
     for row in quarantine:
         assert row["run_id"] == "run-t"
@@ -64,7 +68,7 @@ def test_sample_corpus_is_all_clean_and_unflagged(spark):
 
 def test_quarantine_schema_is_stable_when_empty(spark):
     screened = screen_notes(spark.createDataFrame([("n1", GOOD, None)], SCHEMA), "run-t")
-    expected = spark.createDataFrame([], QUARANTINE_SCHEMA).schema
+    expected = QUARANTINE.schema
     assert [(f.name, f.dataType) for f in screened.quarantine.schema] == [(f.name, f.dataType) for f in expected]
     assert screened.quarantine.count() == 0
 
@@ -109,7 +113,7 @@ def test_duplicate_note_id_keeps_the_first_copy_by_text_hash(spark):
 
 def test_invalid_utf8_from_replacement_characters_and_raw_bytes(spark, tmp_path):
     clean, quarantine, counts = screen(spark, [("n1", GOOD, None), ("u1", f"bad \ufffd\ufffd {CANARY}", None)])
-    assert counts.by_reason == {INVALID_UTF8: 1} and "2 U+FFFD" in quarantine[0]["description"]
+    assert counts.by_reason == {INVALID_UTF8: 1} and "2 U+FFFD replacement character(s) in 18" in quarantine[0]["description"]
 
     good = GOOD.encode()
     (tmp_path / "n.csv").write_bytes(b'note_id,text\nn1,"' + good + b'"\nu2,"bad \xff\xfe bytes CANARY-7f3a"\n')
@@ -219,10 +223,28 @@ def test_no_quarantine_row_contains_note_text(spark, tmp_path):
     assert len(clean) == 2 and CANARY in str(clean)  # the kept duplicate still carries its text to the model
 
 
+def test_a_few_replacement_characters_in_good_text_are_flagged_not_quarantined(spark):
+    """As in 5 of the 223 MTSamples reports: an apostrophe lost to U+FFFD ("patient\ufffds") in good text."""
+    lost = f"The patient\ufffds mother reports {GOOD}"  # 1 in about 240 characters
+    mostly = "\ufffd" * 30 + " scan " + "\ufffd" * 30  # mostly undecodable
+    rows = [("few", lost, None), ("many", mostly, None)]
+    clean, quarantine, counts = screen(spark, rows)
+    assert {r["note_id"]: r["input_flags"] for r in clean} == {"few": [REPLACEMENT_CHARACTERS]}
+    assert counts.by_reason == {INVALID_UTF8: 1} and quarantine[0]["note_id"] == "many"
+
+
+@pytest.mark.parametrize("share, quarantined", [(0.005, True), (0.02, False)])
+def test_the_replacement_share_threshold_is_configurable(spark, share, quarantined):
+    text = GOOD[:100] + "\ufffd"  # 1 of 101 characters: just under 1 %
+    clean, quarantine, _ = screen(spark, [("n", text, None)], screening=ScreeningConfig(max_replacement_share=share))
+    assert (len(quarantine), len(clean)) == ((1, 0) if quarantined else (0, 1))
+
+
 def test_reconcile_checks_the_balance():
-    assert reconcile(5, 3, 2) == {"notes_in": 5, "notes_abstracted": 3, "notes_quarantined": 2}
+    counts = ScreenCounts(notes_in=5, clean=3, quarantined=2, by_reason={})
+    assert reconcile(counts, 3) == {"notes_in": 5, "notes_quarantined": 2}
     with pytest.raises(ReconciliationError, match="notes_in 5"):
-        reconcile(5, 3, 1)
+        reconcile(counts, 2)
 
 
 def test_missing_required_column_is_named(spark):

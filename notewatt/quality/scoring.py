@@ -13,7 +13,7 @@ import logging
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,19 +203,16 @@ def score_note(predicted: Mapping | None, gold: Mapping) -> dict[str, FieldScore
     return {f: _match(prediction[f], reference[f]) for f in FIELDS}
 
 
-def summarise(note_scores: Iterable[Mapping[str, FieldScore]], statuses: Sequence[str]) -> dict[str, float]:
+def summarise(note_scores: Iterable[Mapping[str, FieldScore]]) -> dict[str, float]:
     """MLflow-ready metrics: `precision.<field>`, `recall.<field>`, `f1.<field>` (micro over notes),
-    `precision_overall`/`recall_overall`/`f1_overall` (micro over OVERALL_FIELDS), `json_valid_rate` (share of
-    `statuses` that are ok; pass every note of the run) and `notes_scored`. With no note scored, the
-    precision/recall/F1 metrics are left out rather than reported as vacuously perfect."""
+    `precision_overall`/`recall_overall`/`f1_overall` (micro over OVERALL_FIELDS) and `notes_scored`. With no
+    note scored, the precision/recall/F1 metrics are left out rather than reported as vacuously perfect."""
     totals = dict.fromkeys(FIELDS, _NOTHING)
     scored = 0
     for note in note_scores:
         scored += 1
         totals = {f: totals[f] + note[f] for f in FIELDS}
     metrics = {"notes_scored": float(scored)}
-    if statuses:
-        metrics["json_valid_rate"] = sum(s == OK for s in statuses) / len(statuses)
     if not scored:
         return metrics
     overall = sum((totals[f] for f in OVERALL_FIELDS), _NOTHING)
@@ -236,12 +233,17 @@ class NoteResult:
 
 
 @dataclass(frozen=True)
-class RunQuality:
-    mode: str  # "gold" or "reference:<variant>"
-    metrics: dict[str, float]
+class ScoredNotes:
+    """The notes that have a reference, scored field by field (the driver's RunQuality builds on this)."""
+
+    mode: str  # "gold" or "reference:<run_id>"
     notes: tuple[NoteResult, ...]
-    without_gold: tuple[str, ...]  # run notes absent from the reference: not scored
-    gold_not_in_run: tuple[str, ...]  # reference notes the run did not produce
+    without_gold: tuple[str, ...]  # given notes absent from the reference: not scored
+    gold_not_in_run: tuple[str, ...]  # reference notes that were not given
+
+    def metrics(self, note_ids: set[str] | None = None) -> dict[str, float]:
+        """summarise() over the scored notes (those in `note_ids` only, when given: a route's)."""
+        return summarise(n.fields for n in self.notes if note_ids is None or n.note_id in note_ids)
 
     def rows(self, run_id: str) -> list[dict]:
         """One row per (note, field) for the `note_scores` Delta table."""
@@ -287,7 +289,7 @@ def _unique(notes: list[Note]) -> list[Note]:
     return notes
 
 
-def score_run(notes: Iterable[Note], gold: Mapping[str, Mapping], mode: str = GOLD_MODE) -> RunQuality:
+def score_notes(notes: Iterable[Note], gold: Mapping[str, Mapping], mode: str = GOLD_MODE) -> ScoredNotes:
     """Score every note that has a reference; notes without one are listed in `without_gold` (and logged by id)."""
     notes = _unique(list(notes))
     results = []
@@ -297,18 +299,10 @@ def score_run(notes: Iterable[Note], gold: Mapping[str, Mapping], mode: str = GO
             results.append(NoteResult(note_id, status, prediction is not None, score_note(prediction, gold[note_id])))
     run_ids = {note_id for note_id, _, _ in notes}
     without_gold = tuple(sorted(run_ids - gold.keys()))
-    gold_not_in_run = tuple(sorted(gold.keys() - run_ids))
     if without_gold:
         log.warning("%d notes have no %s reference and are not scored, e.g. %s", len(without_gold), mode,
                     ", ".join(without_gold[:5]))
-    metrics = summarise((r.fields for r in results), [status for _, status, _ in notes])
-    metrics.update(notes_without_gold=float(len(without_gold)), gold_notes_not_in_run=float(len(gold_not_in_run)))
-    return RunQuality(mode, metrics, tuple(results), without_gold, gold_not_in_run)
-
-
-def per_note_rows(run_id: str, notes: Iterable[Note], gold: Mapping[str, Mapping], mode: str = GOLD_MODE) -> list[dict]:
-    """`note_scores` rows of one run (see `RunQuality.rows`); skipped notes are logged by `score_run`."""
-    return score_run(notes, gold, mode).rows(run_id)
+    return ScoredNotes(mode, tuple(results), without_gold, tuple(sorted(gold.keys() - run_ids)))
 
 
 def reference_gold(reference_notes: Iterable[Note]) -> dict[str, dict]:
@@ -318,11 +312,6 @@ def reference_gold(reference_notes: Iterable[Note]) -> dict[str, dict]:
         for note_id, status, text in _unique(list(reference_notes))
         if status == OK and (parsed := _prediction(status, text)) is not None
     }
-
-
-def score_agreement(notes: Iterable[Note], reference_notes: Iterable[Note], reference_variant: str) -> RunQuality:
-    """Agreement mode, for runs without gold: score `notes` against another run's ok outputs."""
-    return score_run(notes, reference_gold(reference_notes), mode=f"reference:{reference_variant}")
 
 
 def load_gold(path: str | Path) -> dict[str, dict]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from notewatt.energy.vocabulary import measured_share_text, status, wh
-from notewatt.tracking import TrackedRun
+from notewatt.tracking.run_log import TrackedRun
 
 
 def _num(value: float | None, fmt: str = ".3f") -> str:

@@ -1,0 +1,103 @@
+"""The driver's steps after inference, in order: the stage's output rows -> the run's tables (devices apportioned,
+windows and notes given energy, reused notes added, the discarded attempts' energy from the ledger, quality
+scored once, roll-ups whose counts reconcile) -> Delta, then the output cache. jobs/abstract_notes.py calls them."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import pandas as pd
+from pyspark.sql import DataFrame
+
+from notewatt.config import JobConfig
+from notewatt.energy.retries import retry_energy
+from notewatt.energy.windows import attribute_devices, with_window_energy
+from notewatt.gate.run_checks import partition_wh_per_1000_notes
+from notewatt.inference import rows_of
+from notewatt.output_cache import ReusePlan, update_cache, with_reused_notes
+from notewatt.quality.run_quality import RunQuality, score_run_quality
+from notewatt.rollup import RunInfo, route_rollup, run_rollup, with_note_energy
+from notewatt.screening import ScreenCounts, Screened
+from notewatt.table_store import TableStore
+from notewatt.tables import (
+    DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, NOTE_SCORES, PARTITION_ENERGY, QUARANTINE, ROUTE_ROLLUP,
+    RUN_ROLLUP, Table,
+)
+
+
+class ReconciliationError(AssertionError):
+    """notes_in != notes abstracted + notes quarantined: a note was lost or counted twice."""
+
+
+@dataclass(frozen=True)
+class RunResults:
+    tables: dict[Table, DataFrame]  # every table's rows of this run
+    rollup: dict  # the run_rollup row
+    routes: list[dict]  # the route_rollup rows
+    quality: RunQuality
+    partitions: pd.DataFrame  # partition_id, notes, energy_j, output_tokens: for the gate, the chart and the report
+
+    @property
+    def partition_wh_per_1000_notes(self) -> list[float]:
+        return partition_wh_per_1000_notes(self.partitions)
+
+
+def reconcile(counts: ScreenCounts, abstracted: int) -> dict[str, int]:
+    """The roll-up's input counts, after checking notes_in = notes abstracted + notes quarantined."""
+    if counts.notes_in != abstracted + counts.quarantined:
+        raise ReconciliationError(
+            f"notes_in {counts.notes_in} != notes_abstracted {abstracted} + notes_quarantined {counts.quarantined}"
+        )
+    return {"notes_in": counts.notes_in, "notes_quarantined": counts.quarantined}
+
+
+def run_results(
+    store: TableStore, config: JobConfig, rows: DataFrame, screened: Screened, reuse: ReusePlan | None, run: RunInfo,
+    ledger: str,
+) -> RunResults:
+    """The run's tables and roll-ups from its output rows (one attempt per partition)."""
+    spark = store.spark
+    device_rows = attribute_devices(rows_of(rows, "device")).persist()  # each frame below is read by several tables
+    partition_rows = with_window_energy(rows_of(rows, "partition"), device_rows).persist()
+    load_rows = with_window_energy(rows_of(rows, "engine_load"), device_rows).persist()
+    kept = {r.window_id for r in partition_rows.select("window_id").union(load_rows.select("window_id")).collect()}
+    run = replace(run, retry=retry_energy(ledger, kept))
+    models = {v: config.variant_config(v).model for v in config.variants_in_use}
+    notes = with_reused_notes(with_note_energy(rows_of(rows, "note"), partition_rows), reuse, run.run_id, models)
+    notes = notes.persist()
+    quality = score_run_quality(store, notes, config.quality, run.run_id, config.variants_in_use)
+    counts = reconcile(screened.counts(), notes.count())
+    rollup = run_rollup(notes, partition_rows, load_rows, run).first().asDict() | _quality_fields(quality) | counts
+    routes = [r.asDict() | {"f1_overall": quality.route_f1.get(r.variant)}
+              for r in route_rollup(notes, partition_rows, run.run_id).collect()]
+    tables = {
+        NOTE_ABSTRACTIONS: notes, PARTITION_ENERGY: partition_rows, DEVICE_ENERGY: device_rows,
+        ENGINE_LOADS: load_rows, QUARANTINE: screened.quarantine,
+        RUN_ROLLUP: spark.createDataFrame([rollup], RUN_ROLLUP.schema),
+        ROUTE_ROLLUP: spark.createDataFrame(routes, ROUTE_ROLLUP.schema),
+    }
+    if quality.note_scores:
+        tables[NOTE_SCORES] = spark.createDataFrame(quality.note_scores, NOTE_SCORES.schema)
+    partitions = partition_rows.select("partition_id", "notes", "energy_j", "output_tokens").toPandas()
+    return RunResults(tables, rollup, routes, quality, partitions)
+
+
+def _quality_fields(quality: RunQuality) -> dict:
+    return {"quality_mode": quality.mode, "f1_overall": quality.metrics.get("f1_overall"),
+            "json_valid_rate": quality.metrics.get("json_valid_rate")}
+
+
+def write_results(store: TableStore, config: JobConfig, results: RunResults, reuse: ReusePlan | None,
+                  attempt: int) -> dict[str, int]:
+    """Write the run's tables concurrently (each is its own Delta commit; most are small, so the commits' fixed
+    costs dominate), then add its new outputs to the output cache; returns each table's new version. A rerun of
+    the run_id replaces its rows."""
+    run_id = results.rollup["run_id"]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {table.name: pool.submit(store.write_rows, table, frame, run_id, attempt)
+                   for table, frame in results.tables.items()}
+        versions = {name: future.result() for name, future in futures.items()}
+    if reuse:  # after the tables: the notes' lineage looks the cache up as it was before this run
+        update_cache(store, config.cache, results.tables[NOTE_ABSTRACTIONS], reuse)
+    return versions

@@ -1,0 +1,70 @@
+"""Driver side of quality scoring: a run's note rows -> its quality figures, each route's F1, and the per-note
+field scores (rows of the note_scores table), from one scoring pass.
+
+Only notes that have a reference are collected to the driver (gold sets are small); the scoring itself is
+notewatt/quality/scoring.py. With `quality.reference_run_id`, the reference is that run's ok outputs read back
+from the note_abstractions table (agreement mode, for corpora without gold). The valid-JSON rate is over every
+note of the run, scored or not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from notewatt.config import ConfigError, QualityConfig, resolve_path
+from notewatt.quality.scoring import load_gold, reference_gold, score_notes
+from notewatt.table_store import TableStore
+from notewatt.tables import NOTE_ABSTRACTIONS
+from udfs.abstraction import OK
+
+NOT_SCORED = "none"
+
+
+@dataclass(frozen=True)
+class RunQuality:
+    mode: str  # "gold" | "reference:<run_id>" | "none"
+    metrics: dict[str, float]  # json_valid_rate always; f1_overall, per field, notes_scored... when scored
+    route_f1: dict[str, float | None]  # each variant's F1 over its own notes
+    note_scores: list[dict] = field(default_factory=list)  # note_scores rows; empty when not scored
+
+
+def json_valid_rate(note_rows: DataFrame) -> float | None:
+    """The share of the run's notes (every one it abstracted, scored or not) whose output is ok."""
+    return note_rows.agg(F.avg((F.col("status") == OK).cast("double")).alias("rate")).first().rate
+
+
+def _reference(store: TableStore, quality: QualityConfig) -> tuple[dict[str, dict], str] | None:
+    """The configured reference (gold labels, or an earlier run's ok outputs) and its mode name."""
+    if quality.reference_run_id:
+        earlier = store.read(NOTE_ABSTRACTIONS).where(
+            (F.col("run_id") == quality.reference_run_id) & (F.col("status") == OK))
+        notes = [tuple(r) for r in earlier.select("note_id", "status", "abstraction").collect()]
+        if not notes:
+            raise ConfigError(f"quality.reference_run_id {quality.reference_run_id!r} has no ok notes to compare with")
+        return reference_gold(notes), f"reference:{quality.reference_run_id}"
+    if quality.gold_path:
+        return load_gold(resolve_path(quality.gold_path)), "gold"
+    return None
+
+
+def score_run_quality(store: TableStore, note_rows: DataFrame, quality: QualityConfig, run_id: str,
+                      variants: list[str]) -> RunQuality:
+    """Score the run, and each of its variants' notes, against the reference, once."""
+    metrics = {"json_valid_rate": json_valid_rate(note_rows)}
+    reference = _reference(store, quality)
+    if reference is None:
+        return RunQuality(NOT_SCORED, metrics, dict.fromkeys(variants))
+    gold, mode = reference
+    ids = sorted(gold)
+    wanted = note_rows.where(F.col("note_id").isin(ids)).select("note_id", "variant", "status", "abstraction")
+    notes = wanted.collect()
+    scored = score_notes([(n.note_id, n.status, n.abstraction) for n in notes], gold, mode)
+    metrics |= scored.metrics() | {
+        "notes_without_gold": float(note_rows.where(~F.col("note_id").isin(ids)).count()),
+        "gold_notes_not_in_run": float(len(scored.gold_not_in_run)),
+    }
+    route_f1 = {v: scored.metrics({n.note_id for n in notes if n.variant == v}).get("f1_overall") for v in variants}
+    return RunQuality(mode, metrics, route_f1, scored.rows(run_id))

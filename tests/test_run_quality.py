@@ -1,0 +1,39 @@
+"""A run's quality on Spark: scored once against gold, each route's F1 from that scoring, the valid-JSON rate over
+every note, and a run without a reference still has its valid-JSON rate."""
+
+import json
+
+import pytest
+
+from notewatt.config import OutputConfig, QualityConfig
+from notewatt.quality.run_quality import score_run_quality
+from notewatt.table_store import TableStore
+
+GOLD = {"problems": ["hypertension"], "medications": [], "procedures": [], "allergies": [], "smoking_status": "never"}
+WRONG = GOLD | {"problems": ["gout"]}
+
+
+@pytest.fixture
+def setup(spark, tmp_path):
+    (tmp_path / "gold.jsonl").write_text("\n".join(json.dumps({"note_id": i, "abstraction": GOLD}) for i in "abc"))
+    notes = spark.createDataFrame([
+        ("a", "small", "ok", json.dumps(GOLD)), ("b", "large", "ok", json.dumps(WRONG)),
+        ("c", "large", "invalid_json", "{"), ("x", "large", "ok", json.dumps(GOLD)),  # x: no gold
+    ], "note_id string, variant string, status string, abstraction string")
+    return TableStore(spark, OutputConfig(path=str(tmp_path))), notes, str(tmp_path / "gold.jsonl")
+
+
+def test_routes_are_scored_from_one_pass_over_the_gold_notes(setup):
+    store, notes, gold = setup
+    quality = score_run_quality(store, notes, QualityConfig(gold_path=gold), "r", ["small", "large"])
+    assert quality.mode == "gold" and quality.metrics["json_valid_rate"] == 0.75  # 3 of 4 notes, gold or not
+    assert quality.metrics["notes_scored"] == 3 and quality.metrics["notes_without_gold"] == 1
+    assert quality.route_f1["small"] == 1.0 and quality.route_f1["large"] < quality.metrics["f1_overall"] < 1.0
+    assert {r["note_id"] for r in quality.note_scores} == {"a", "b", "c"}
+
+
+def test_a_run_without_a_reference_keeps_its_valid_json_rate(setup):
+    store, notes, _ = setup
+    quality = score_run_quality(store, notes, QualityConfig(gold_path=None), "r", ["large"])
+    assert (quality.mode, quality.metrics, quality.route_f1, quality.note_scores) == (
+        "none", {"json_valid_rate": 0.75}, {"large": None}, [])
