@@ -1,5 +1,6 @@
 """Task retries count once; the engine start fails with a clear one-line reason; engines are closed."""
 
+import json
 import threading
 import time
 
@@ -78,3 +79,25 @@ def test_the_driver_finds_why_tasks_could_not_start_in_a_task_failure():
     metering = "udfs.meters.MeteringError: energy.require_measured is true and GPU 0 cannot be read: NVMLError_Unknown\n"
     assert isinstance(task_start_failure(metering), MeteringError)
     assert task_start_failure("org.apache.spark.SparkException: something else") is None
+
+
+@pytest.mark.integration
+def test_a_model_without_a_chat_template_fails_the_job_with_one_line(spark, tmp_path, capsys):
+    """Found by a newcomer: such a model used to fail at the first batch with a raw executor traceback."""
+    from jobs.abstract_notes import main
+    from notewatt.cli import run_job
+    from notewatt.config import PROJECT_ROOT
+
+    model = PROJECT_ROOT / "models" / "smollm2-135m-instruct"
+    bare = tmp_path / "no-template"
+    bare.mkdir()
+    for file in model.iterdir():
+        if file.name != "chat_template.jinja":
+            (bare / file.name).symlink_to(file)
+    variant = json.dumps({"smollm2-135m-fp32": {"model": str(bare)}})
+    with pytest.raises(SystemExit) as exit_:
+        run_job(lambda: main(["--output", str(tmp_path / "delta"), "corpus.limit=1", "spark.partitions=1",
+                              f"variants={variant}"]))
+    [line] = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert exit_.value.code == 2 and line.startswith("notewatt: error: vLLM engine could not start: model")
+    assert str(bare) in line and "has no chat template" in line

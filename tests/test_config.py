@@ -55,3 +55,52 @@ def test_gpu_profile_is_valid():
 def test_options_and_overrides_mix_in_any_order():
     config = parse_job_config(job_arguments("x"), ["corpus.limit=8", "--output", "/tmp/o", "engine.max_tokens=3"])
     assert (config.corpus.limit, config.output.path, config.engine.max_tokens) == (8, "/tmp/o", 3)
+
+
+def test_the_configuration_reference_is_generated_from_the_classes():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("config_reference", PROJECT_ROOT / "scripts" / "config_reference.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert (PROJECT_ROOT / "docs" / "configuration.md").read_text() == generator.reference(), \
+        "run: python scripts/config_reference.py"
+
+
+def test_profiles_hold_no_copy_of_a_default():
+    """A profile sets what differs from the defaults in notewatt/config.py, never the same value again."""
+    from notewatt.config import JobConfig, read_profile
+
+    defaults = JobConfig(variant="v", variants={}).model_dump()
+    for name in ("local_cpu.yaml", "gpu_cluster.yaml", "gpu_single_node.yaml", "gpu_variants.yaml"):
+        profile = read_profile(PROJECT_ROOT / "conf" / name)
+        for section, values in profile.items():
+            if isinstance(values, dict) and isinstance(defaults.get(section), dict):
+                same = {k for k, v in values.items() if defaults[section].get(k) == v and k in defaults[section]}
+                assert not same, f"{name}: {section}.{sorted(same)} repeat the default"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["engine.max_tokns=5"], "notewatt: error: unknown setting engine.max_tokns (did you mean engine.max_tokens?)"),
+    (["--variant", "nope"], "notewatt: error: unknown variant 'nope'"),
+    (["--config", "conf/nope.yaml"], "notewatt: error: config file 'conf/nope.yaml' does not exist"),
+])
+def test_a_users_mistake_is_one_line_and_exit_status_2(argv, message, capsys):
+    from jobs.abstract_notes import main
+    from notewatt.cli import run_job
+
+    with pytest.raises(SystemExit) as exit_:
+        run_job(lambda: main(argv))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(err) == 1 and err[0].startswith(message)
+
+
+def test_a_corpus_path_that_does_not_exist_is_named(spark, capsys):
+    from jobs.abstract_notes import main
+    from notewatt.cli import run_job
+
+    with pytest.raises(SystemExit) as exit_:
+        run_job(lambda: main(["--notes", "/no/such/notes.jsonl"]))
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "notewatt: error: corpus path '/no/such/notes.jsonl' does not exist (corpus.path, or --notes)")

@@ -69,8 +69,8 @@ class VllmEngine:
         self._tokenizer = self._llm.get_tokenizer()
         if not getattr(self._tokenizer, "chat_template", None):
             self.close()
-            raise ValueError(f"model {spec.model} has no chat template (tokenizer_config.json lacks chat_template): "
-                             "the prompts are chat messages")
+            raise ValueError(f"model {spec.model} has no chat template (chat_template.jinja, or chat_template in "
+                             "tokenizer_config.json), and the prompts are chat messages")
         self.max_model_len = self._llm.llm_engine.model_config.max_model_len
 
     def close(self) -> None:
