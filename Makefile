@@ -1,19 +1,30 @@
 # The two commands a newcomer needs:  make run   and   make test
+# On the Spark 3.5 LTS line (with Spark NLP), in its own venv:  make setup SPARK=3.5, make test SPARK=3.5, ...
 SHELL := /bin/bash
 .PHONY: setup run test unit test-airflow model-w8a8 clean
 
-SETUP_STAMP := .venv/.notewatt-setup
+SPARK ?= 4
+ifeq ($(SPARK),4)
+  VENV := .venv
+  SPARK_EXTRA := spark4
+else ifeq ($(SPARK),3.5)
+  VENV := .venv-spark3.5
+  SPARK_EXTRA := spark35
+else
+  $(error SPARK is 4 (the default) or 3.5)
+endif
+SETUP_STAMP := $(VENV)/.notewatt-setup
 MODEL := models/smollm2-135m-instruct/config.json
-ENV := source scripts/env.sh &&
+ENV := export NOTEWATT_VENV=$(VENV) && source scripts/env.sh &&
 
 setup: $(SETUP_STAMP) $(MODEL)
 
 $(SETUP_STAMP): pyproject.toml uv.lock
-	scripts/setup.sh
+	NOTEWATT_VENV=$(VENV) SPARK_EXTRA=$(SPARK_EXTRA) scripts/setup.sh
 	touch $@
 
-$(MODEL): $(SETUP_STAMP)
-	.venv/bin/python scripts/prepare_model.py
+$(MODEL): | $(SETUP_STAMP)
+	$(VENV)/bin/python scripts/prepare_model.py
 
 run: setup
 	$(ENV) spark-submit jobs/abstract_notes.py $(ARGS)

@@ -3,7 +3,7 @@
     spark-submit jobs/abstract_notes.py [--config conf/local_cpu.yaml] [--notes PATH] [--output PATH]
                                         [--run-id ID] [--variant NAME] [key.path=value ...]
 
-notes -> screening (quarantine) -> routing (small/large variant) -> output reuse (cache, repeated notes)
+notes -> screening (quarantine) -> Spark NLP (optional) -> routing (small/large variant) -> output reuse
       -> prompts -> engine -> outputs + energy windows (on executors, udfs/) -> roll-up (+ quality) -> Delta
       -> gate -> MLflow.
 """
@@ -28,6 +28,7 @@ from notewatt.gate.run_checks import gate_job_run  # noqa: E402
 from notewatt.impact import impact_factors  # noqa: E402
 from notewatt.inference import one_attempt_per_partition, partition_settings, run_routes  # noqa: E402
 from notewatt.input_flags import DEFAULT_MAX_CHARS, max_chars_for  # noqa: E402
+from notewatt.nlp_stage import check_preprocess, run_preprocess  # noqa: E402
 from notewatt.output_cache import look_up_outputs  # noqa: E402
 from notewatt.pipeline import run_results, write_results  # noqa: E402
 from notewatt.reporting.summary import print_summary  # noqa: E402
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
     run_id = config.run_id or f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     attempt = int(time.time() * 1000)  # this job attempt: its Delta writes and its energy ledger
     impact = impact_factors(config.facility)  # a bad grid region fails here, before any inference
+    check_preprocess(config.preprocess)  # so does Spark NLP asked for on the Spark 4 line
     spark = start_spark(config.spark)
     store = TableStore(spark, config.output)
     partitions = config.spark.partitions or default_partitions(spark)
@@ -59,11 +61,16 @@ def main(argv: list[str] | None = None) -> dict:
         notes.limit(config.corpus.limit) if config.corpus.limit else notes, run_id,
         max_chars_for(budget) if budget else DEFAULT_MAX_CHARS, config.screening,
     ).persist()
-    routed = route_notes(screened.clean, config.routing, config.variant)
+    clean, preprocess = run_preprocess(screened.clean, config.preprocess)
+    routed = route_notes(clean, config.routing, config.variant)
     reuse = look_up_outputs(store, config.cache, routed, settings) if config.cache.enabled else None
     started_at, clock = datetime.now(timezone.utc), time.monotonic()
     outputs = run_routes(reuse.to_generate if reuse else routed, settings, partitions, config.engine.sort_by_length)
-    run = RunInfo(run_id, config.variant, config.selected_variant.model, started_at, time.monotonic() - clock, impact)
+    run = RunInfo(
+        run_id, config.variant, config.selected_variant.model, started_at, time.monotonic() - clock, impact,
+        preprocess_s=preprocess and preprocess.wall_s,
+        preprocess_energy_j=preprocess and preprocess.energy_j(config.energy.cpu_watts_per_core),
+    )
 
     results = run_results(store, config, one_attempt_per_partition(outputs), screened, reuse, run, ledger)
     versions = write_results(store, config, results, reuse, attempt)

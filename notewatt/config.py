@@ -87,7 +87,17 @@ class ScreeningConfig(StrictModel):
 
 
 class PreprocessConfig(StrictModel):
-    """What the note becomes before prompting (udfs/preprocess.py)."""
+    """What the note becomes before prompting (notewatt/nlp_stage.py on the driver, udfs/preprocess.py)."""
+
+    engine: Literal["python", "spark_nlp"] = Field(
+        "python", description="where a long note's sentence boundaries come from: python (a regex, on the "
+        "executors) or spark_nlp (DocumentAssembler, DocumentNormalizer, SentenceDetector: the Spark 3.5 line)")
+    spark_nlp_pipeline: str | None = Field(
+        None, description="a saved Spark NLP PipelineModel (e.g. de-identification) run on the notes before "
+        "prompting; its output column's text is what the model and the output cache see (the Spark 3.5 line)")
+    spark_nlp_output_column: str = Field(
+        "masked", description="the pipeline's output column with the text: a string column, or an annotation "
+        "column whose first annotation's result is taken")
 
     drop_sections: list[str] = Field(default_factory=list, description="section headers left out of the prompt, "
                                      "e.g. [ANESTHESIA, ESTIMATED BLOOD LOSS]")

@@ -48,7 +48,8 @@ def partition_settings(
         temperature=config.engine.temperature,
         batch_size=config.engine.batch_size,
         preprocessing=Preprocessing(
-            normalised_headers(config.preprocess.drop_sections), config.preprocess.chunk_long_notes
+            normalised_headers(config.preprocess.drop_sections), config.preprocess.chunk_long_notes,
+            config.preprocess.engine,
         ),
         metering=MeteringSettings(
             sample_interval_s=config.energy.sample_interval_s,
@@ -67,7 +68,7 @@ def run_inference(
     """Run the engine over every note exactly once; the result is persisted so each table reads it, not reruns it.
     Sorted by length within each partition, a generate call's notes have similar lengths (less padding and
     fewer stragglers in a batch)."""
-    columns = [c for c in ("note_id", "text", "note_type", "input_flags") if c in notes.columns]
+    columns = [c for c in ("note_id", "text", "note_type", "input_flags", "sentence_starts") if c in notes.columns]
     spread = notes.select(*columns).repartition(partitions)
     if sort_by_length:
         spread = spread.sortWithinPartitions(F.length("text"), "note_id")

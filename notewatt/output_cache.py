@@ -35,6 +35,7 @@ def generation_context(settings: PartitionSettings) -> str:
             "temperature": settings.temperature,
             "drop_sections": sorted(settings.preprocessing.drop_sections),
             "chunk_long_notes": settings.preprocessing.chunk_long_notes,
+            "sentence_boundaries": settings.preprocessing.sentence_boundaries,
         },
         sort_keys=True,
     )

@@ -24,6 +24,8 @@ class RunInfo:
     duration_s: float  # driver wall time of the inference stage, engine loads included
     impact: ImpactFactors
     retry: RetryEnergy = RetryEnergy(0.0, 0)  # energy of discarded task attempts (the energy ledger)
+    preprocess_s: float | None = None  # the Spark NLP stage's wall time (None: no such stage)
+    preprocess_energy_j: float | None = None  # its estimated energy (Spark's executor CPU time x watts per core)
 
 
 def _tokens(frame: DataFrame) -> Column:
@@ -172,6 +174,8 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         F.lit(run.retry.windows).cast("long").alias("retry_windows"),
         wh_per_1000_notes(F.col("energy_j") + F.lit(run.retry.energy_j).cast("double"), F.col("notes"))
         .alias("wh_per_1000_notes_incl_retries"),
+        F.lit(run.preprocess_s).cast("double").alias("preprocess_s"),
+        F.lit(run.preprocess_energy_j).cast("double").alias("preprocess_energy_j"),
         F.try_divide("output_tokens", "energy_j").alias("output_tokens_per_joule"),
         F.try_divide(F.col("prompt_tokens") + F.col("output_tokens"), "energy_j").alias("total_tokens_per_joule"),
         "tokens_per_wh_p50",

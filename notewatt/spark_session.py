@@ -1,4 +1,4 @@
-"""The job's SparkSession: configured from the YAML profile, with Delta Lake available."""
+"""The job's SparkSession: configured from the YAML profile, with Delta Lake (and Spark NLP on the 3.5 line)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,19 @@ import sys
 from pyspark.sql import SparkSession
 
 from notewatt.config import SparkConfig
+from notewatt.spark_line import current_line
 
 
 def start_spark(config: SparkConfig) -> SparkSession:
-    """Get or create the session. Under spark-submit the launcher has resolved Delta's jar already
-    (conf/spark/spark-defaults.conf); under plain `python` the builder asks for it here."""
-    from delta import configure_spark_with_delta_pip
-
+    """Get or create the session. Under spark-submit (or on Databricks) the launcher has the jars already
+    (scripts/env.sh writes them into spark-submit's defaults); a JVM started from plain `python` gets the jars of
+    this environment's Spark line here."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers run this interpreter (local mode)
     builder = SparkSession.builder.appName(config.app_name)
-    for key, value in config.conf.items():
+    jars = current_line().conf() if "PYSPARK_GATEWAY_PORT" not in os.environ else {}  # a JVM started from here
+    for key, value in (jars | config.conf).items():
         builder = builder.config(key, value)
-    return configure_spark_with_delta_pip(builder).getOrCreate()
+    return builder.getOrCreate()
 
 
 def default_partitions(spark: SparkSession) -> int:

@@ -101,6 +101,7 @@ RUN_ROLLUP = Table("run_rollup", (
     "energy_avoided_wh double, cached_prompt_tokens bigint, prefix_cache_hit_rate double, energy_wh double, "
     "gpu_energy_wh double, host_energy_wh double, measured_share double, energy_above_idle_wh double, "
     "wh_per_1000_notes double, retry_energy_j double, retry_windows bigint, wh_per_1000_notes_incl_retries double, "
+    "preprocess_s double, preprocess_energy_j double, "
     "output_tokens_per_joule double, total_tokens_per_joule double, tokens_per_wh_p50 double, "
     "tokens_per_wh_p95 double, duration_s double, notes_per_s double, energy_status string, energy_sources string, "
     "engine_load_wh double, inference_s double, partitions bigint, partial_partitions bigint, "

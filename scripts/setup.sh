@@ -7,4 +7,6 @@ if command -v uv >/dev/null; then UV=(uv); else
   python3 -m pip install --quiet "uv>=0.9"
   UV=(python3 -m uv)
 fi
-"${UV[@]}" sync --frozen --extra cpu --extra model --extra dev
+# NOTEWATT_VENV and SPARK_EXTRA (spark4 | spark35) come from the Makefile: one venv per Spark line.
+UV_PROJECT_ENVIRONMENT="${NOTEWATT_VENV:-.venv}" "${UV[@]}" sync --frozen --extra "${SPARK_EXTRA:-spark4}" \
+  --extra cpu --extra model --extra dev

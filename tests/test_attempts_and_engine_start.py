@@ -33,7 +33,9 @@ def test_rows_of_a_superseded_attempt_are_dropped_but_engine_loads_stay(spark):
         dict(row_type="note", partition_id=0, task_attempt=0, note_id="c", variant="small"),
         dict(row_type="partition", partition_id=0, task_attempt=0, window="partition", variant="small"),
     ]
-    frame = spark.createDataFrame(output_frame(rows), schema=partition.OUTPUT_SCHEMA)
+    pandas_rows = output_frame(rows)
+    records = pandas_rows.astype(object).where(pandas_rows.notna(), None)  # nulls as None (Spark 3.5 without Arrow)
+    frame = spark.createDataFrame(records, schema=partition.OUTPUT_SCHEMA)
     kept = sorted(
         (r.variant, r.row_type, r.partition_id, r.task_attempt) for r in one_attempt_per_partition(frame).collect()
     )

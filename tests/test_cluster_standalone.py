@@ -5,7 +5,9 @@ any log, event log or MLflow record the job produced. No processes are left behi
 
 import json
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -43,7 +45,7 @@ def cluster_run(tmp_path_factory):
     cluster = StandaloneCluster(tmp / "cluster").start()
     (tmp / "events").mkdir()
     command = [
-        str(PROJECT_ROOT / ".venv/bin/spark-submit"), "--master", cluster.master_url,
+        str(Path(sys.executable).parent / "spark-submit"), "--master", cluster.master_url,  # this venv's Spark line
         "--conf", f"spark.driver.host={LOOPBACK}", "--conf", "spark.executor.cores=1", "--conf", "spark.cores.max=2",
         "--conf", "spark.executor.memory=1g", "--conf", "spark.scheduler.minRegisteredResourcesRatio=1.0",
         "--conf", "spark.scheduler.maxRegisteredResourcesWaitingTime=300s",

@@ -160,3 +160,19 @@ def test_airflow_dag_task_graph(tmp_path, monkeypatch):
     assert choose(params={"platform": None}) == "abstract_notes_spark"
     with pytest.raises(ValueError, match="unknown platform"):
         choose(params={"platform": "emr"})
+
+
+def test_the_spark_3_5_lts_target_adds_spark_nlp_to_the_projects_libraries():
+    """DBR 16.4 LTS (Spark 3.5, Scala 2.12) with Spark NLP: its pip package and its jar as pyproject's `spark35`
+    extra pins it, without the native runtimes this project leaves out (notewatt/spark_line.py)."""
+    from notewatt.spark_line import SPARK_NLP_EXCLUDES
+
+    lts = variable_values("lts")
+    assert lts["spark_version"].startswith("16.4.x-gpu-ml-scala2.12") and lts["preprocess_engine"] == "spark_nlp"
+    pin = next(d for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+               ["spark35"] if d.startswith("spark-nlp=="))
+    base = ROOT_CONFIG["variables"]["libraries"]["default"]
+    [maven] = [lib["maven"] for lib in lts["libraries"] if "maven" in lib]
+    assert lts["libraries"][:len(base)] == base and {"pypi": {"package": pin}} in lts["libraries"]
+    assert maven["coordinates"] == f"com.johnsnowlabs.nlp:spark-nlp_2.12:{pin.split('==')[1]}"
+    assert tuple(maven["exclusions"]) == SPARK_NLP_EXCLUDES

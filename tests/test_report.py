@@ -43,7 +43,7 @@ ROLLUP = {
     "gco2e_per_1000_notes": 11.2, "cost_per_1000_notes": None, "pue": 1.25, "carbon_intensity_g_per_kwh": 363.0,
     "carbon_intensity_source": "codecarbon:DEU 2023", "price_per_kwh": None, "currency": "USD",
     "measured_share": 0.0, "gpu_energy_wh": 0.0, "host_energy_wh": 0.8899, "retry_energy_j": 0.0, "retry_windows": 0,
-    "wh_per_1000_notes_incl_retries": 24.719,
+    "wh_per_1000_notes_incl_retries": 24.719, "preprocess_s": None, "preprocess_energy_j": None,
 }
 MEASURED = ROLLUP | {"energy_status": "measured", "energy_sources": "nvml_counter,rapl", "energy_above_idle_wh": 0.61,
                      "measured_share": 1.0, "gpu_energy_wh": 0.7, "host_energy_wh": 0.1899}

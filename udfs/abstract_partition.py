@@ -197,10 +197,12 @@ def abstract_chunk(
     validation, and a note's chunk results merged into one row."""
     note_types = chunk["note_type"] if "note_type" in chunk else [None] * len(chunk)
     flags = [",".join(f) if f is not None else "" for f in chunk.get("input_flags", [None] * len(chunk))]
+    starts = chunk.get("sentence_starts", [None] * len(chunk))  # Spark NLP's sentences (notewatt/nlp_stage.py)
     budget = engine.max_model_len - settings.max_tokens
     notes = [
-        note_prompts(settings.template, str(text), note_type, engine, budget, settings.preprocessing)
-        for text, note_type in zip(chunk["text"], note_types)
+        note_prompts(settings.template, str(text), note_type, engine, budget, settings.preprocessing,
+                     None if sentences is None else [int(s) for s in sentences])
+        for text, note_type, sentences in zip(chunk["text"], note_types, starts)
     ]
     identities = [
         _note_row(settings, task, note_id, note_type, flag, note)

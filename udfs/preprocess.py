@@ -1,8 +1,10 @@
 """A note -> its prompt(s): sections the abstraction does not need left out, and a note over the context
-budget split into chunks (each its own prompt; their outputs are merged back in udfs/chunk_merge.py)."""
+budget split into chunks (each its own prompt; their outputs are merged back in udfs/chunk_merge.py), cut
+between sentences (Spark NLP's, where the notes carry `sentence_starts`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from udfs.engine import Engine
@@ -16,6 +18,7 @@ CHUNK_MARGIN_TOKENS = 16  # chunk token counts are summed per piece: leave room 
 class Preprocessing:
     drop_sections: frozenset[str] = frozenset()  # normalised section headers
     chunk_long_notes: bool = True
+    sentence_boundaries: str = "python"  # python (a regex) | spark_nlp (the notes' sentence_starts)
 
 
 @dataclass(frozen=True)
@@ -27,9 +30,10 @@ class NotePrompts:
 
 def note_prompts(
     template: PromptTemplate, text: str, note_type: str | None, engine: Engine, max_prompt_tokens: int,
-    preprocessing: Preprocessing,
+    preprocessing: Preprocessing, sentence_starts: Sequence[int] | None = None,
 ) -> NotePrompts:
-    """The note's prompts within `max_prompt_tokens` each (counted with the engine's chat template and tokenizer)."""
+    """The note's prompts within `max_prompt_tokens` each (counted with the engine's chat template and tokenizer);
+    a long note is cut between sentences (at `sentence_starts`, positions in `text`, when given)."""
     render, count_tokens = engine.render, engine.count_tokens
     sections = split_sections(text)
     kept = drop_sections(sections, preprocessing.drop_sections) if preprocessing.drop_sections else sections
@@ -40,7 +44,7 @@ def note_prompts(
     if not (whole.input_truncated and preprocessing.chunk_long_notes):
         return NotePrompts([whole.text], whole.input_truncated, dropped)
     overhead = count_tokens(render(template.messages("", note_type)))
-    chunks = chunk_sections(kept, max_prompt_tokens - overhead - CHUNK_MARGIN_TOKENS, count_tokens)
+    chunks = chunk_sections(kept, max_prompt_tokens - overhead - CHUNK_MARGIN_TOKENS, count_tokens, sentence_starts)
     fitted = [fit(chunk) for chunk in chunks]
     return NotePrompts([p.text for p in fitted], any(p.input_truncated for p in fitted), dropped)
 

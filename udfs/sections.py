@@ -2,13 +2,15 @@
 
 Plain Python: it runs on the executors inside the mapInPandas function, with the model's tokenizer as
 `count_tokens`. Every step keeps the note's characters: joining the sections, or the chunks, gives the text back.
+A section too long for the budget is cut between sentences: where a regex sees sentence ends, or at the sentence
+starts Spark NLP's SentenceDetector found (notewatt/nlp_stage.py), when the notes come with them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 # A header: 1-6 words of capitals (a word starts with a letter; digits, / & ' - inside; a lone & / - between words),
 # then ':' and an optional ',' (the MTSamples export writes `SUBJECTIVE:,`). MTSamples reports are one line, so
@@ -34,6 +36,7 @@ _PIECE_END = re.compile(r"[.!?]+[\"')\]]*\s+|\n+")
 class Section:
     header: str | None  # normalised (upper-case, single spaces, no colon); None for the text before the first header
     text: str  # the section's original text, header included
+    start: int = 0  # where it starts in the note
 
 
 def normalise_header(header: str) -> str:
@@ -47,7 +50,7 @@ def split_sections(text: str) -> list[Section]:
     starts = [m.start("header") for m in matches]
     sections = [Section(None, text[: starts[0] if starts else len(text)])]
     for match, start, end in zip(matches, starts, starts[1:] + [len(text)]):
-        sections.append(Section(normalise_header(match.group("header")), text[start:end]))
+        sections.append(Section(normalise_header(match.group("header")), text[start:end], start))
     return [s for s in sections if s.text]
 
 
@@ -57,8 +60,12 @@ def drop_sections(sections: Iterable[Section], drop: frozenset[str]) -> list[Sec
     return [s for s in sections if s.header is None or s.header not in dropped]
 
 
-def chunk_sections(sections: Iterable[Section], max_tokens: int, count_tokens: Callable[[str], int]) -> list[str]:
-    """Pack consecutive sections into chunks of at most `max_tokens`, cutting a section only when it alone is over.
+def chunk_sections(
+    sections: Iterable[Section], max_tokens: int, count_tokens: Callable[[str], int],
+    sentence_starts: Sequence[int] | None = None,
+) -> list[str]:
+    """Pack consecutive sections into chunks of at most `max_tokens`, cutting a section only when it alone is over:
+    between sentences (at `sentence_starts`, positions in the note, when given), else between characters.
 
     Each section (or piece of one) is counted once, and pieces are packed by the sum of their counts, which for
     a subword tokenizer is close to, and usually at least, the count of their concatenation. Each chunk is then
@@ -69,7 +76,7 @@ def chunk_sections(sections: Iterable[Section], max_tokens: int, count_tokens: C
     pieces: list[tuple[str, int]] = []
     for section in sections:
         if section.text:
-            pieces.extend(_fit(section.text, max_tokens, count_tokens))
+            pieces.extend(_fit(section.text, _sentence_cuts(section, sentence_starts), max_tokens, count_tokens))
     chunks: list[str] = []
     first = 0
     while first < len(pieces):
@@ -84,15 +91,23 @@ def chunk_sections(sections: Iterable[Section], max_tokens: int, count_tokens: C
     return chunks
 
 
-def _fit(text: str, max_tokens: int, count_tokens: Callable[[str], int]) -> list[tuple[str, int]]:
-    """`text` as pieces of at most `max_tokens` each, with their counts: whole, else by sentences/lines, else chars."""
+def _sentence_cuts(section: Section, sentence_starts: Sequence[int] | None) -> list[int]:
+    """Where the section may be cut, as positions in it: after each sentence end and run of line breaks the
+    regex finds, or at the given sentence starts."""
+    end = section.start + len(section.text)
+    if sentence_starts is None:
+        return [m.end() for m in _PIECE_END.finditer(section.text) if m.end() < len(section.text)]
+    return [s - section.start for s in sentence_starts if section.start < s < end]
+
+
+def _fit(text: str, cuts: list[int], max_tokens: int, count_tokens: Callable[[str], int]) -> list[tuple[str, int]]:
+    """`text` as pieces of at most `max_tokens` each, with their counts: whole, else cut at `cuts`, else by chars."""
     tokens = count_tokens(text)
     if tokens <= max_tokens:
         return [(text, tokens)]
-    cuts = [m.end() for m in _PIECE_END.finditer(text) if m.end() < len(text)]
     if cuts:
         bounds = [0, *cuts, len(text)]
-        return [piece for a, b in zip(bounds, bounds[1:]) for piece in _fit(text[a:b], max_tokens, count_tokens)]
+        return [piece for a, b in zip(bounds, bounds[1:]) for piece in _fit(text[a:b], [], max_tokens, count_tokens)]
     return _split_chars(text, tokens, max_tokens, count_tokens)
 
 

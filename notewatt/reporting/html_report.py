@@ -63,6 +63,7 @@ def _figures(rollup: dict) -> list[Figure]:
         Figure("Notes per s", _num(rollup["notes_per_s"], ".3f"),
                f"{_num(rollup['duration_s'], '.1f')} s inference stage, engine loads included"),
         Figure("Engine loads", f"{_num(rollup['engine_load_wh'])} Wh", "not charged to notes", tagged=True),
+        *_preprocess(rollup),
         Figure("Partitions", str(rollup["partitions"]),
                f"{rollup['partial_partitions']} partial, {rollup['shared_device_partitions']} shared a device"),
     ]
@@ -75,6 +76,15 @@ def _retries(rollup: dict) -> Figure:
     return Figure("Wh per 1,000 notes incl. retried attempts", _num(rollup["wh_per_1000_notes_incl_retries"], ".3f"),
                   f"{_num(wh(rollup['retry_energy_j']))} Wh in {rollup['retry_windows']} discarded window(s), "
                   "not charged to notes", tagged=True)
+
+
+def _preprocess(rollup: dict) -> list[Figure]:
+    """The Spark NLP stage's estimated energy (Spark's executor CPU time x watts per core), where it ran."""
+    if rollup.get("preprocess_s") is None:
+        return []
+    energy = rollup["preprocess_energy_j"]
+    return [Figure("Spark NLP stage", "unknown" if energy is None else f"{_num(wh(energy))} Wh",
+                   f"ESTIMATED from Spark's executor CPU time; {_num(rollup['preprocess_s'], '.1f')} s; not charged to notes")]
 
 
 def _quality(rollup: dict) -> Figure:

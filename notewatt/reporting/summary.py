@@ -44,6 +44,15 @@ def _retries(rollup: dict) -> str:
             f"window(s), not charged to notes; Wh / 1,000 incl. them {_num(rollup['wh_per_1000_notes_incl_retries'])}")
 
 
+def _preprocess(rollup: dict) -> list[str]:
+    """The Spark NLP stage's cost, where the run had one: its energy is an estimate from Spark's task metrics."""
+    if rollup["preprocess_s"] is None:
+        return []
+    energy = rollup["preprocess_energy_j"]
+    estimate = "unknown (no Spark UI)" if energy is None else f"~{wh(energy):.4f} Wh (ESTIMATED: executor CPU time x watts per core)"
+    return [f"  Spark NLP stage        {rollup['preprocess_s']:.1f} s, {estimate}, not charged to notes"]
+
+
 def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun) -> str:
     kind = status(rollup["energy_status"]).console
     ok_pct = 100.0 * rollup["notes_ok"] / rollup["notes"] if rollup["notes"] else 0.0
@@ -65,6 +74,7 @@ def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun) -> s
         f"  total tokens / J       {_num(rollup['total_tokens_per_joule'])}",
         f"  notes / s              {rollup['notes_per_s']:.3f}  ({rollup['duration_s']:.1f} s; "
         f"engine loads {rollup['engine_load_wh']:.4f} Wh, not charged to notes)",
+        *_preprocess(rollup),
         "  Delta tables:",
         *[f"    {name:<18} {location}" for name, location in tables.items()],
         f"  MLflow run {tracked.run_id} (experiment {tracked.experiment_id}) at {tracked.tracking_uri}",
