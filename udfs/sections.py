@@ -76,7 +76,7 @@ def chunk_sections(
     pieces: list[tuple[str, int]] = []
     for section in sections:
         if section.text:
-            pieces.extend(_fit(section.text, _sentence_cuts(section, sentence_starts), max_tokens, count_tokens))
+            pieces.extend(_fit(section.text, sentence_cuts(section, sentence_starts), max_tokens, count_tokens))
     chunks: list[str] = []
     first = 0
     while first < len(pieces):
@@ -91,7 +91,7 @@ def chunk_sections(
     return chunks
 
 
-def _sentence_cuts(section: Section, sentence_starts: Sequence[int] | None) -> list[int]:
+def sentence_cuts(section: Section, sentence_starts: Sequence[int] | None) -> list[int]:
     """Where the section may be cut, as positions in it: after each sentence end and run of line breaks the
     regex finds, or at the given sentence starts."""
     end = section.start + len(section.text)
