@@ -70,6 +70,8 @@ def main() -> None:
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "load": os.getloadavg(),
+        "lscpu_flags": subprocess.run(["sh", "-c", "lscpu | grep -i '^flags'"], capture_output=True,
+                                      text=True).stdout.split(":", 1)[-1].strip(),
         "notes": len(a),
         "same_status_and_abstraction": len(same),
         "different": sorted(set(a) ^ set(b) | {n for n in a if n in b and a[n][:2] != b[n][:2]}),
