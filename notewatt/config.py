@@ -166,6 +166,34 @@ class GateConfig(StrictModel):
     fail_job: bool = Field(False, description="exit non-zero when a check fails (jobs/check_run.py does it after)")
 
 
+DROPPABLE_SECTIONS = ["ANESTHESIA", "ESTIMATED BLOOD LOSS", "TOURNIQUET TIME", "DRAINS", "SPECIMENS", "DISPOSITION"]
+
+
+class TuningConfig(StrictModel):
+    """The energy tuner (jobs/tune_energy.py): which settings it searches, on how many notes, against what floor."""
+
+    sample: int = Field(64, gt=0, description="notes each trial runs on: the corpus's first ones")
+    trials: int = Field(20, gt=0, description="trials in all; the first runs the settings as configured")
+    objective: Literal["output_tokens_per_joule", "wh_per_1000_notes"] = Field(
+        "output_tokens_per_joule", description="what the search improves (higher tokens per J, or lower Wh)")
+    quality_margin: float = Field(0.02, ge=0, description="a trial's F1 (or agreement with the first trial, "
+                                  "without gold) may be at most this below the first trial's")
+    min_quality: float | None = Field(None, ge=0, le=1, description="an absolute floor on that figure as well")
+    variants: list[str] = Field(default_factory=list, description="variants to try; []: only the job's variant")
+    space: dict[str, list[Any]] = Field(
+        default_factory=lambda: {
+            "engine.batch_size": [None, 8, 32],
+            "engine.max_num_seqs": [None, 32, 128],
+            "engine.max_tokens": [256, 384],
+            "engine.sort_by_length": [True, False],
+            "engine.enable_prefix_caching": [True, False],
+            "preprocess.drop_sections": [[], DROPPABLE_SECTIONS],
+            "spark.partitions": [1, 2, 4],
+        },
+        description="setting -> the values to try (any job setting; the configured value is tried first)")
+    seed: int | None = Field(0, description="the sampler's seed (null: a different search each time)")
+
+
 class MlflowConfig(StrictModel):
     tracking_uri: str = Field("sqlite:///mlflow.db", description="MLflow's store; databricks on Databricks")
     experiment: str = Field("notewatt", description="the experiment (a workspace path on Databricks)")
@@ -175,6 +203,8 @@ class MlflowConfig(StrictModel):
 
 class JobConfig(StrictModel):
     run_id: str | None = Field(None, description="the run's id; null: generated. A rerun replaces its rows")
+    progress_s: float = Field(30.0, ge=0, description="while inference runs, a progress line this often (notes done, "
+                              "energy so far, time left; from the windows' heartbeats, energy.heartbeat_s); 0: none")
     variant: str = Field(description="the model variant, a key of `variants`")
     variants: dict[str, VariantConfig] = Field(description="the variants a run may use (conf/defaults.yaml, profiles)")
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
@@ -191,6 +221,7 @@ class JobConfig(StrictModel):
     quality: QualityConfig = Field(default_factory=QualityConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
 
     @property
     def selected_variant(self) -> VariantConfig:

@@ -59,6 +59,7 @@ def partition_settings(
             heartbeat_s=config.energy.heartbeat_s,
             ledger_folder=ledger_folder,
         ),
+        engines_per_worker=len(config.variants_in_use),
     )
 
 

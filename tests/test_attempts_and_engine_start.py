@@ -103,3 +103,20 @@ def test_a_model_without_a_chat_template_fails_the_job_with_one_line(spark, tmp_
     [line] = capsys.readouterr().err.strip().splitlines()[-1:]
     assert exit_.value.code == 2 and line.startswith("notewatt: error: vLLM engine could not start: model")
     assert str(bare) in line and "has no chat template" in line
+
+
+def test_a_worker_keeps_at_most_its_runs_engines_closing_the_least_recently_used(monkeypatch):
+    """Long-lived workers (the tuner's trials, a comparison's variants) would otherwise hold every engine."""
+    made = []
+    monkeypatch.setattr(partition, "VllmEngine", lambda spec: made.append(FakeEngine()) or made[-1])
+    monkeypatch.setattr(partition, "_ENGINES", {})
+    metering = MeteringSettings(sample_interval_s=0.0)
+    meters = TaskMeters([TraceMeter(clock=time.monotonic, power=lambda t: 1.0)])
+    load = lambda model, keep: partition.cached_engine(EngineSpec(model=model), meters, metering, None, keep)  # noqa: E731
+    a, b = load("a", 2).engine, load("b", 2).engine
+    assert load("a", 2).engine is a and len(made) == 2  # reused, and now the most recently used
+    c = load("c", 2).engine
+    assert getattr(b, "closed", False) and not getattr(a, "closed", False) and len(partition._ENGINES) == 2
+    load("d", 1)
+    assert getattr(a, "closed", False) and getattr(c, "closed", False) and list(partition._ENGINES) == [
+        EngineSpec(model="d").key]

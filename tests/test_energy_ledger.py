@@ -12,7 +12,7 @@ import pytest
 from notewatt.energy.retries import retry_energy
 from tests.fakes import FakeEngine, TraceMeter
 from tests.test_partition_function import TASK, notes, settings
-from udfs.abstract_partition import abstract_batches
+from udfs.abstract_partition import TOKEN_COUNTS, abstract_batches
 from udfs.energy import EnergyMonitor
 from udfs.energy_ledger import CLOSED, FAILED, OPEN, EnergyLedger, LedgerEntry, read_entries
 from udfs.task_energy import MeteringSettings, ledger_listener
@@ -116,3 +116,15 @@ def test_ledger_entries_hold_ids_and_figures_only(tmp_path):
     EnergyLedger(str(tmp_path)).record(entry("w", 1.0))
     [path] = tmp_path.glob("*.json")
     assert set(json.loads(path.read_text())) == set(LedgerEntry.__dataclass_fields__)
+
+
+def test_a_partitions_entries_carry_its_notes_and_output_tokens_so_far(tmp_path):
+    progress = dict.fromkeys(TOKEN_COUNTS, 0)
+    attempt = tmp_path / "r1" / "1700000000000"  # a run's folder holds one folder per job attempt
+    listen = ledger_listener(MeteringSettings(ledger_folder=str(attempt)), "r1", "v", TASK, "partition", progress)
+    monitor = EnergyMonitor([TraceMeter(clock=time.monotonic, power=lambda t: 10.0)], 0.0)
+    frames = list(abstract_batches(iter([notes(3)]), settings(), FakeEngine(), monitor, TASK, listen, progress))
+    [entry] = read_entries(str(tmp_path / "r1"), recursive=True)
+    assert (entry["notes"], entry["output_tokens"]) == (3, 3 * 7) == (progress["notes"], progress["output_tokens"])
+    assert pd.concat(frames).query("row_type == 'partition'").iloc[0].notes == 3
+    assert read_entries(str(tmp_path / "r1")) == []  # not below the folder unless asked

@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
 from typing import Iterator
 
@@ -70,6 +71,7 @@ class PartitionSettings:
     batch_size: int | None
     preprocessing: Preprocessing
     metering: MeteringSettings
+    engines_per_worker: int = 1  # the run's variants: engines a worker keeps loaded at once
 
     @property
     def prompt_budget_tokens(self) -> int | None:
@@ -86,19 +88,26 @@ class LoadedEngine:
     load_reported: bool = False
 
 
-_ENGINES: dict[str, LoadedEngine] = {}  # per Python worker process: survives across tasks when workers are reused
+_ENGINES: dict[str, LoadedEngine] = {}  # per Python worker, least recently used first; survives across tasks
 
 
-def cached_engine(spec: EngineSpec, metered: TaskMeters, metering: MeteringSettings, listener: Listener) -> LoadedEngine:
-    """This worker's engine for `spec`, built on first use inside its own energy window; the devices'
-    idle power is read once, just before the model loads, and kept with the load measurement."""
-    if spec.key not in _ENGINES:
-        idle = [idle_power_w(meter) for meter in metered.meters]
-        started = time.monotonic()
-        with monitor_for(metering, metered, idle).measure(listener) as window:
-            engine = start_engine(spec, metered)
-        _ENGINES[spec.key] = LoadedEngine(engine, window.measurement, idle)
-        log.info("engine loaded in pid %d in %.1f s", os.getpid(), time.monotonic() - started)
+def cached_engine(
+    spec: EngineSpec, metered: TaskMeters, metering: MeteringSettings, listener: Listener, keep: int = 1
+) -> LoadedEngine:
+    """This worker's engine for `spec`, built on first use inside its own energy window; the devices' idle
+    power is read once, just before the model loads, and kept with the load measurement. At most `keep`
+    engines (a run's variants) stay loaded: the least recently used one is closed to make room for another."""
+    if spec.key in _ENGINES:
+        _ENGINES[spec.key] = _ENGINES.pop(spec.key)  # now the most recently used
+        return _ENGINES[spec.key]
+    while len(_ENGINES) >= keep:
+        _close(_ENGINES.pop(next(iter(_ENGINES))))
+    idle = [idle_power_w(meter) for meter in metered.meters]
+    started = time.monotonic()
+    with monitor_for(metering, metered, idle).measure(listener) as window:
+        engine = start_engine(spec, metered)
+    _ENGINES[spec.key] = LoadedEngine(engine, window.measurement, idle)
+    log.info("engine loaded in pid %d in %.1f s", os.getpid(), time.monotonic() - started)
     return _ENGINES[spec.key]
 
 
@@ -111,20 +120,22 @@ def start_engine(spec: EngineSpec, metered: TaskMeters) -> Engine:
         raise EngineStartError(
             f"vLLM engine could not start: model {spec.model}, devices [{devices}]: {type(exc).__name__}: {exc}"
         ) from exc
-    if not _ENGINES:
-        atexit.register(close_engines)
     return engine
 
 
+@atexit.register
 def close_engines() -> None:
     """Shut this worker's engines down (at interpreter exit; vLLM's own worker processes also exit with
     their parent when Spark's daemon ends a worker with os._exit)."""
     while _ENGINES:
-        _, loaded = _ENGINES.popitem()
-        try:
-            loaded.engine.close()
-        except Exception as exc:  # shutting down: report, never raise
-            log.warning("engine shutdown failed: %s", type(exc).__name__)
+        _close(_ENGINES.popitem()[1])
+
+
+def _close(loaded: LoadedEngine) -> None:
+    try:
+        loaded.engine.close()
+    except Exception as exc:  # making room or shutting down: report, never raise
+        log.warning("engine shutdown failed: %s", type(exc).__name__)
 
 
 def _log_to_stderr() -> None:
@@ -146,12 +157,15 @@ def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSetti
     task = current_task()
     visible = bind_task_gpus(task.gpu_addresses)  # before the engine: CUDA then sees only the task's GPUs
     metered = meters_for(settings.metering, bound_addresses(visible))  # MeteringError when it must measure but cannot
-    listener = lambda window: ledger_listener(settings.metering, settings.run_id, settings.variant, task, window)  # noqa: E731
-    loaded = cached_engine(settings.engine, metered, settings.metering, listener(ENGINE_LOAD))
+    progress = dict.fromkeys(TOKEN_COUNTS, 0)  # the partition's counts so far, which its ledger entries carry
+    listener = partial(ledger_listener, settings.metering, settings.run_id, settings.variant, task)
+    loaded = cached_engine(settings.engine, metered, settings.metering, listener(ENGINE_LOAD),
+                           settings.engines_per_worker)
     monitor = monitor_for(settings.metering, metered, loaded.idle_power_w)
     if not loaded.load_reported:
         yield measurement_frame(ENGINE_LOAD, loaded.load, settings, task, **dict.fromkeys(TOKEN_COUNTS, 0))
-    yield from abstract_batches(chain([first], batches), settings, loaded.engine, monitor, task, listener(PARTITION))
+    yield from abstract_batches(chain([first], batches), settings, loaded.engine, monitor, task,
+                                listener(PARTITION, progress), progress)
     loaded.load_reported = True  # only now: a failed attempt's rows (its engine_load row too) are discarded
 
 
@@ -162,11 +176,14 @@ def abstract_batches(
     monitor: EnergyMonitor,
     task: TaskInfo,
     listener: Listener | None = None,
+    totals: dict[str, int] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Run every note through the engine inside one energy window; yield note rows, then the partition row.
-    The window is ended (and its energy left in the ledger) also when the partition raises."""
+    The window is ended (and its energy left in the ledger) also when the partition raises. `totals` (the
+    counts so far, updated in place) is what the window's ledger entries report."""
     validator = AbstractionValidator(settings.schema)
-    started, totals = time.monotonic(), dict.fromkeys(TOKEN_COUNTS, 0)
+    started = time.monotonic()
+    totals = dict.fromkeys(TOKEN_COUNTS, 0) if totals is None else totals
     with monitor.measure(listener) as window:
         for batch in batches:
             for chunk in split_batch(batch, settings.batch_size):

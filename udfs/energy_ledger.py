@@ -39,6 +39,8 @@ class LedgerEntry:
     end_ts: float  # the last reading: the heartbeat's, or the window's end
     energy_j: float  # the window's devices' readings, summed (before any apportioning)
     energy_source: str
+    notes: int = 0  # notes the window has abstracted so far (a partition's; 0 for an engine load)
+    output_tokens: int = 0  # their output tokens
 
 
 def filesystem(uri: str):
@@ -75,15 +77,16 @@ class EnergyLedger:
                             self.folder, type(exc).__name__)
 
 
-def read_entries(folder: str) -> list[dict]:
-    """Every window's latest entry in the folder ([] when the folder does not exist)."""
+def read_entries(folder: str, recursive: bool = False) -> list[dict]:
+    """Every window's latest entry in the folder (and below it, with `recursive`: a run's job attempts); []
+    when the folder does not exist."""
     from pyarrow import fs as pafs
 
     fs, root = filesystem(folder)
     if fs.get_file_info(root).type == pafs.FileType.NotFound:
         return []
     entries = []
-    for info in fs.get_file_info(pafs.FileSelector(root)):
+    for info in fs.get_file_info(pafs.FileSelector(root, recursive=recursive)):
         if info.base_name.endswith(".json") and not info.base_name.startswith("."):
             with fs.open_input_stream(info.path) as stream:
                 entries.append(json.loads(stream.read()))

@@ -32,16 +32,22 @@ def monitor_for(settings: MeteringSettings, metered: TaskMeters, idle_power_w: l
                          metered.unmetered)
 
 
-def ledger_listener(settings: MeteringSettings, run_id: str, variant: str, task: TaskInfo, window: str) -> Listener:
-    """What a window tells the ledger at each heartbeat and at its end."""
+def ledger_listener(
+    settings: MeteringSettings, run_id: str, variant: str, task: TaskInfo, window: str,
+    progress: dict[str, int] | None = None,
+) -> Listener:
+    """What a window tells the ledger at each heartbeat and at its end, with the notes and output tokens it has
+    done so far (`progress`, kept up to date by the partition; none for an engine load)."""
     ledger = EnergyLedger(settings.ledger_folder)
+    counts = progress if progress is not None else {}
 
     def record(m: Measurement, state: str) -> None:
         ledger.record(LedgerEntry(
             run_id=run_id, window_id=m.window_id, window=window, state=state, variant=variant,
             partition_id=task.partition_id, task_attempt=task.task_attempt, host=task.host,
             executor_id=task.executor_id, pid=task.pid, start_ts=m.start_ts, end_ts=m.end_ts,
-            energy_j=m.energy_j, energy_source=m.energy_source,
+            energy_j=m.energy_j, energy_source=m.energy_source, notes=counts.get("notes", 0),
+            output_tokens=counts.get("output_tokens", 0),
         ))
 
     return record

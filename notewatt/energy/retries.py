@@ -21,10 +21,14 @@ class RetryEnergy:
     windows: int | None
 
 
+def ledger_root(config: JobConfig) -> str:
+    """Where the runs' ledgers are: energy.ledger_path, else beside the Delta tables."""
+    return (config.energy.ledger_path or f"{resolve_path(config.output.path).rstrip('/')}/{LEDGER_FOLDER}").rstrip("/")
+
+
 def ledger_folder(config: JobConfig, run_id: str, job_attempt: int) -> str:
-    """This job attempt's ledger folder: energy.ledger_path, else beside the run's Delta tables."""
-    root = config.energy.ledger_path or f"{resolve_path(config.output.path).rstrip('/')}/{LEDGER_FOLDER}"
-    return f"{root.rstrip('/')}/{run_id}/{job_attempt}"
+    """This job attempt's ledger folder, in the run's (a rerun of a run id is another attempt)."""
+    return f"{ledger_root(config)}/{run_id}/{job_attempt}"
 
 
 def retry_energy(folder: str, kept_window_ids: set[str]) -> RetryEnergy:

@@ -1,0 +1,152 @@
+"""Find the most energy-efficient settings for the hardware at hand: a search over the settings that change energy
+per note (variant, batching, max_num_seqs, max_tokens, dropped sections, sorting, prefix caching, partitions), each
+trial a real job run on a sample of the corpus, within a quality floor set by the configured settings.
+
+    spark-submit jobs/tune_energy.py [--notes PATH] [--trials N] [--write-profile conf/tuned.yaml]
+                                     [abstract_notes options] [tuning.sample=64 tuning.space.engine.batch_size=[8,32] ...]
+
+The first trial runs the settings as configured; the others are Optuna's (TPE with constraints: F1, or agreement
+with the first trial where the notes have no gold, at most tuning.quality_margin below the first trial's, and no
+lower valid-JSON rate), pruned when clearly worse after their first partition. Trials run in this driver one after
+another, so engines load once per engine spec (and once more after a pruned trial). Each trial is an MLflow run
+under the search's parent run, which holds the trials table, the energy-against-quality chart with its Pareto
+front, and the best settings as a profile (also written to --write-profile). Energy is labelled as in every run:
+on CPU the estimate ranks the settings, on GPUs NVML measures them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root, where spark-submit starts in jobs/
+
+import mlflow  # noqa: E402
+import optuna  # noqa: E402
+
+from jobs import abstract_notes  # noqa: E402
+from notewatt.cli import job_arguments, parse_job_config, run_job  # noqa: E402
+from notewatt.comparison import comparison_table, quality_column  # noqa: E402
+from notewatt.config import JobConfig, resolve_path  # noqa: E402
+from notewatt.corpus import read_notes  # noqa: E402
+from notewatt.energy.retries import ledger_root  # noqa: E402
+from notewatt.reporting.charts import pareto_chart  # noqa: E402
+from notewatt.screening import screen_notes  # noqa: E402
+from notewatt.spark_session import start_spark  # noqa: E402
+from notewatt.tracking.experiment import use_experiment  # noqa: E402
+from notewatt.tuning import (  # noqa: E402
+    HIGHER_IS_BETTER, TRIAL_FIGURES, Floor, Parameter, PruningMonitor, TuningError, best_profile, best_trial,
+    configured, search_space, trial_constraints, trials_table,
+)
+
+log = logging.getLogger("notewatt.tuning")
+TUNING_TAG = "notewatt.tuning"
+
+
+def tuning_arguments() -> argparse.ArgumentParser:
+    own = argparse.ArgumentParser(add_help=False)
+    own.add_argument("--trials", type=int, help="trials in all (default: tuning.trials)")
+    own.add_argument("--write-profile", type=Path, help="write the best settings here as a profile for --config")
+    return own
+
+
+class Search:
+    """Runs the trials of one search: each a nested job run on the sample, scored against the first's floor."""
+
+    def __init__(self, config: JobConfig, job_args: list[str], parameters: list[Parameter], tune_id: str, spark):
+        self.config, self.job_args, self.parameters, self.tune_id, self.spark = config, job_args, parameters, tune_id, spark
+        self.floor: Floor | None = None
+
+    def trial(self, trial: optuna.Trial) -> float:
+        settings = [p.override(trial.suggest_categorical(p.key, p.choices)) for p in self.parameters]
+        run_id = f"{self.tune_id}-t{trial.number:02d}"
+        trial.set_user_attr("run_id", run_id)
+        args = [*self.job_args, *settings, *(self.floor.overrides() if self.floor else []),
+                f"corpus.limit={self.config.tuning.sample}", "cache.enabled=false", "--run-id", run_id]
+        self.spark.catalog.clearCache()  # what an earlier (pruned) trial left persisted
+        ledger = f"{ledger_root(self.config)}/{run_id}"
+        with PruningMonitor(trial, ledger, self.config.tuning.objective, self.spark.sparkContext.cancelAllJobs) as monitor:
+            try:
+                rollup = abstract_notes.main(args)
+            except Exception:
+                if monitor.pruned:
+                    raise optuna.TrialPruned() from None
+                raise
+        self.floor = self.floor or Floor.from_first_trial(rollup, self.config)
+        trial.set_user_attr("figures", {k: rollup.get(k) for k in TRIAL_FIGURES})
+        trial.set_user_attr("quality", self.floor.quality_of(rollup))
+        trial.set_user_attr("constraints", self.floor.constraints(rollup))
+        return rollup[self.config.tuning.objective]
+
+
+def check_sample(spark, config: JobConfig) -> None:
+    """Before any trial: the sample has notes that screening lets through to the model."""
+    notes = read_notes(spark, resolve_path(config.corpus.path), config.corpus.format).limit(config.tuning.sample)
+    if screen_notes(notes, "tuning-check").counts().clean == 0:
+        raise TuningError(f"the sample is empty: the first {config.tuning.sample} records of {config.corpus.path!r} "
+                          "have no note to abstract (tuning.sample, corpus.path)")
+
+
+def report(study: optuna.Study, config: JobConfig, tune_id: str) -> tuple[str, optuna.trial.FrozenTrial]:
+    """Log the trials, the chart and the best profile to the parent run; the profile and the best trial."""
+    objective = config.tuning.objective
+    table = trials_table(study)
+    mlflow.log_text(table.to_csv(index=False), "tuning/trials.csv")
+    done = table[table["state"] == "COMPLETE"]
+    rows = [r | {"variant": f"t{r['trial']:02d}"} for r in done.to_dict("records")]
+    if rows:
+        chart = comparison_table(rows)
+        mlflow.log_figure(pareto_chart(chart, quality_column(chart)), "tuning/pareto.png")
+    best = best_trial(study, objective)
+    if best is None:
+        raise TuningError(f"no trial met the quality floor (tuning.quality_margin {config.tuning.quality_margin:g}"
+                          f", tuning.min_quality {config.tuning.min_quality}); the trials' runs are kept under {tune_id}")
+    first = study.trials[0]
+    gain = best.value / first.value if first.value else float("nan")
+    mlflow.log_metrics({f"best.{objective}": best.value, f"configured.{objective}": first.value, "gain": gain})
+    header = (f"Tuned by jobs/tune_energy.py, search {tune_id} ({datetime.now(timezone.utc):%Y-%m-%d}): trial "
+              f"{best.number}, {objective} {best.value:.4g} against {first.value:.4g} as configured "
+              f"({gain:.2f}x), {best.user_attrs['figures']['energy_status']} energy; quality {best.user_attrs['quality']:.3f}."
+              f"\nUse it with --config over the profile the search ran with.")
+    profile = best_profile(best, header)
+    mlflow.log_text(profile, "tuning/best_profile.yaml")
+    return profile, best
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, job_args = tuning_arguments().parse_known_args(argv)
+    job_parser = job_arguments(abstract_notes.__doc__.splitlines()[0])
+    config = parse_job_config(job_parser, job_args)
+    trials = args.trials or config.tuning.trials
+    parameters = search_space(config)  # an unknown setting or value fails here, before anything runs
+    tune_id = f"tune-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    spark = start_spark(config.spark)
+    check_sample(spark, config)
+    use_experiment(config.mlflow)
+    direction = "maximize" if HIGHER_IS_BETTER[config.tuning.objective] else "minimize"
+    study = optuna.create_study(
+        direction=direction, study_name=tune_id,
+        sampler=optuna.samplers.TPESampler(seed=config.tuning.seed, constraints_func=trial_constraints),
+        pruner=optuna.pruners.PercentilePruner(25.0, n_startup_trials=3),
+    )
+    study.enqueue_trial(configured(parameters))  # the settings as configured: the first trial and the floor
+    with mlflow.start_run(run_name=tune_id, tags={TUNING_TAG: tune_id}):
+        mlflow.log_params({"trials": trials, "sample": config.tuning.sample, "objective": config.tuning.objective,
+                           "quality_margin": config.tuning.quality_margin,
+                           **{f"space.{p.key}": ",".join(p.choices) for p in parameters}})
+        study.optimize(Search(config, job_args, parameters, tune_id, spark).trial, n_trials=trials)
+        profile, best = report(study, config, tune_id)
+    print(trials_table(study).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(f"\nBest: trial {best.number} ({config.tuning.objective} {best.value:.4g}); profile:\n{profile}", flush=True)
+    if args.write_profile:
+        args.write_profile.write_text(profile)
+        print(f"written to {args.write_profile}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_job(main)
