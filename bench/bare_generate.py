@@ -26,7 +26,7 @@ def main() -> None:
     from notewatt.config import load_config, resolve_path
     from notewatt.inference import partition_settings
     from udfs.engine import VllmEngine
-    from udfs.prompts import fit_prompt
+    from udfs.prompts import Prompt, fit_prompt
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, required=True)
@@ -44,11 +44,12 @@ def main() -> None:
         notes = notes[: config.corpus.limit]
     t1 = time.monotonic()
     budget = engine.max_model_len - settings.max_tokens
-    prompts = [fit_prompt(settings.template, n["text"], n.get("note_type"), engine.render, engine.count_tokens, budget)
+    prompts = [fit_prompt(settings.template, n["text"], n.get("note_type"), engine.render, engine.tokenize, budget)
                for n in notes]
     prompts_s = time.monotonic() - t1
     t2 = time.monotonic()
-    generations = engine.generate([p.text for p in prompts], settings.max_tokens, settings.temperature, settings.schema)
+    as_text = [Prompt(p.text, None) for p in prompts]  # as a user calling vLLM would: vLLM tokenizes them
+    generations = engine.generate(as_text, settings.max_tokens, settings.temperature, settings.schema)
     generate_s = time.monotonic() - t2
     record = {
         "main_start": started, "engine_load_s": engine_load_s, "prompts_s": prompts_s, "generate_s": generate_s,

@@ -58,8 +58,8 @@ class Tokenizer:
     def render(self, messages):
         return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def count_tokens(self, prompt: str) -> int:
-        return len(self._tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    def tokenize(self, prompt: str) -> list[int]:
+        return self._tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
 
 def python_path_cpu_s(texts: list[str]) -> float:

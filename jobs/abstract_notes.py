@@ -31,24 +31,29 @@ from notewatt.input_flags import DEFAULT_MAX_CHARS, max_chars_for  # noqa: E402
 from notewatt.nlp_stage import check_preprocess, run_preprocess  # noqa: E402
 from notewatt.output_cache import look_up_outputs  # noqa: E402
 from notewatt.pipeline import run_results, write_results  # noqa: E402
+from notewatt.progress import Progress  # noqa: E402
 from notewatt.reporting.summary import print_summary  # noqa: E402
 from notewatt.rollup import RunInfo  # noqa: E402
 from notewatt.routing import route_notes  # noqa: E402
 from notewatt.screening import screen_notes  # noqa: E402
 from notewatt.spark_session import default_partitions, start_spark  # noqa: E402
+from notewatt.stages import StageClock  # noqa: E402
 from notewatt.table_store import TableStore  # noqa: E402
-from notewatt.tracking.run_log import job_params, log_job_run, route_metrics  # noqa: E402
+from notewatt.tables import RUN_ROLLUP  # noqa: E402
+from notewatt.tracking.run_log import job_params, log_job_run, log_stage_time, route_metrics  # noqa: E402
 
 log = logging.getLogger("notewatt.job")
 
 
 def main(argv: list[str] | None = None) -> dict:
+    clock = StageClock()
     config = parse_job_config(job_arguments(__doc__.splitlines()[0]), argv)
     run_id = config.run_id or f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     attempt = int(time.time() * 1000)  # this job attempt: its Delta writes and its energy ledger
     impact = impact_factors(config.facility)  # a bad grid region fails here, before any inference
     check_preprocess(config.preprocess)  # so does Spark NLP asked for on the Spark 4 line
-    spark = start_spark(config.spark)
+    with clock.stage("spark_start"):
+        spark = start_spark(config.spark)
     store = TableStore(spark, config.output)
     partitions = config.spark.partitions or default_partitions(spark)
     ledger = ledger_folder(config, run_id, attempt)
@@ -56,36 +61,47 @@ def main(argv: list[str] | None = None) -> dict:
     budget = settings[config.variant].prompt_budget_tokens
     log.info("run %s: variants %s, %d partitions", run_id, ", ".join(settings), partitions)
 
-    notes = read_notes(spark, resolve_path(config.corpus.path), config.corpus.format)
-    screened = screen_notes(
-        notes.limit(config.corpus.limit) if config.corpus.limit else notes, run_id,
-        max_chars_for(budget) if budget else DEFAULT_MAX_CHARS, config.screening,
-    ).persist()
+    with clock.stage("read_screen"):
+        notes = read_notes(spark, resolve_path(config.corpus.path), config.corpus.format)
+        screened = screen_notes(
+            notes.limit(config.corpus.limit) if config.corpus.limit else notes, run_id,
+            max_chars_for(budget) if budget else DEFAULT_MAX_CHARS, config.screening,
+        ).persist()
+        counts = screened.counts()
     clean, preprocess = run_preprocess(screened.clean, config.preprocess)
-    routed = route_notes(clean, config.routing, config.variant)
-    reuse = look_up_outputs(store, config.cache, routed, settings) if config.cache.enabled else None
-    started_at, clock = datetime.now(timezone.utc), time.monotonic()
-    outputs = run_routes(reuse.to_generate if reuse else routed, settings, partitions, config.engine.sort_by_length)
+    with clock.stage("route_cache"):
+        routed = route_notes(clean, config.routing, config.variant)
+        reuse = look_up_outputs(store, config.cache, routed, settings) if config.cache.enabled else None
+        to_generate = (reuse.to_generate if reuse else routed).persist()
+        total = to_generate.count()
+    started_at, inference_start = datetime.now(timezone.utc), time.monotonic()
+    with clock.stage("inference"), Progress(ledger, total, config.progress_s):
+        outputs = run_routes(to_generate, settings, partitions, config.engine.sort_by_length)
     run = RunInfo(
-        run_id, config.variant, config.selected_variant.model, started_at, time.monotonic() - clock, impact,
+        run_id, config.variant, config.selected_variant.model, started_at, time.monotonic() - inference_start, impact,
         preprocess_s=preprocess and preprocess.wall_s,
         preprocess_energy_j=preprocess and preprocess.energy_j(config.energy.cpu_watts_per_core),
     )
 
-    results = run_results(store, config, one_attempt_per_partition(outputs), screened, reuse, run, ledger)
-    versions = write_results(store, config, results, reuse, attempt)
+    results = run_results(store, config, one_attempt_per_partition(outputs), screened, counts, reuse, run, ledger,
+                          clock)
+    versions = write_results(store, config, results, reuse, attempt, clock)
     checks = gate_job_run(store, config.gate, run_id, (results.rollup, results.partition_wh_per_1000_notes))
-    tracked = log_job_run(
-        config, job_params(config, partitions, spark.sparkContext.master), results.rollup,
-        results.quality.metrics | route_metrics(results.routes), results.partitions, versions, checks,
-    )
+    with clock.stage("mlflow"):
+        tracked = log_job_run(
+            config, job_params(config, partitions, spark.sparkContext.master), results.rollup,
+            results.quality.metrics | route_metrics(results.routes), results.partitions, versions, checks,
+        )
+    log_stage_time(tracked, "mlflow", clock.seconds["mlflow"])
     spark.catalog.clearCache()  # the run's persisted frames
-    print_summary(results.rollup, {table.name: store.location(table) for table in results.tables}, tracked)
+    tables = {table.name: store.location(table) for table in (*results.tables, RUN_ROLLUP)}
+    print_summary(results.rollup, tables, tracked, clock.seconds)
     if checks:
         print(gate_report(checks), flush=True)
     if config.gate.fail_job and not gate_passed(checks):
         raise SystemExit(1)
-    return results.rollup | {"mlflow_run_id": tracked.run_id, "gate_passed": gate_passed(checks)}
+    return results.rollup | {"mlflow_run_id": tracked.run_id, "gate_passed": gate_passed(checks),
+                             "stage_mlflow_s": clock.seconds["mlflow"]}
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ from notewatt.gate.run_checks import partition_wh_per_1000_notes
 from notewatt.inference import rows_of
 from notewatt.output_cache import ReusePlan, update_cache, with_reused_notes
 from notewatt.quality.run_quality import RunQuality, score_run_quality
-from notewatt.rollup import RunInfo, route_rollup, run_rollup, with_note_energy
+from notewatt.rollup import RunInfo, route_rows, run_rollup_row, with_note_energy
 from notewatt.screening import ScreenCounts, Screened
+from notewatt.stages import StageClock
 from notewatt.table_store import TableStore
 from notewatt.tables import (
     DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, NOTE_SCORES, PARTITION_ENERGY, QUARANTINE, ROUTE_ROLLUP,
@@ -32,7 +33,7 @@ class ReconciliationError(AssertionError):
 
 @dataclass(frozen=True)
 class RunResults:
-    tables: dict[Table, DataFrame]  # every table's rows of this run
+    tables: dict[Table, DataFrame]  # every table's rows of this run but run_rollup's (written last, from `rollup`)
     rollup: dict  # the run_rollup row
     routes: list[dict]  # the route_rollup rows
     quality: RunQuality
@@ -53,10 +54,15 @@ def reconcile(counts: ScreenCounts, abstracted: int) -> dict[str, int]:
 
 
 def run_results(
-    store: TableStore, config: JobConfig, rows: DataFrame, screened: Screened, reuse: ReusePlan | None, run: RunInfo,
-    ledger: str,
+    store: TableStore, config: JobConfig, rows: DataFrame, screened: Screened, counts: ScreenCounts,
+    reuse: ReusePlan | None, run: RunInfo, ledger: str, clock: StageClock,
 ) -> RunResults:
     """The run's tables and roll-ups from its output rows (one attempt per partition)."""
+    with clock.stage("tables"):
+        return _run_results(store, config, rows, screened, counts, reuse, run, ledger, clock)
+
+
+def _run_results(store, config, rows, screened, counts, reuse, run, ledger, clock) -> RunResults:
     spark = store.spark
     device_rows = attribute_devices(rows_of(rows, "device")).persist()  # each frame below is read by several tables
     partition_rows = with_window_energy(rows_of(rows, "partition"), device_rows).persist()
@@ -66,15 +72,15 @@ def run_results(
     models = {v: config.variant_config(v).model for v in config.variants_in_use}
     notes = with_reused_notes(with_note_energy(rows_of(rows, "note"), partition_rows), reuse, run.run_id, models)
     notes = notes.persist()
-    quality = score_run_quality(store, notes, config.quality, run.run_id, config.variants_in_use)
-    counts = reconcile(screened.counts(), notes.count())
-    rollup = run_rollup(notes, partition_rows, load_rows, run).first().asDict() | _quality_fields(quality) | counts
-    routes = [r.asDict() | {"f1_overall": quality.route_f1.get(r.variant)}
-              for r in route_rollup(notes, partition_rows, run.run_id).collect()]
+    with clock.stage("quality"):
+        quality = score_run_quality(store, notes, config.quality, run.run_id, config.variants_in_use)
+    inputs = reconcile(counts, notes.count())
+    rollup = run_rollup_row(notes, partition_rows, load_rows, run) | _quality_fields(quality) | inputs
+    routes = [r | {"f1_overall": quality.route_f1.get(r["variant"])}
+              for r in route_rows(notes, partition_rows, run.run_id)]
     tables = {
         NOTE_ABSTRACTIONS: notes, PARTITION_ENERGY: partition_rows, DEVICE_ENERGY: device_rows,
         ENGINE_LOADS: load_rows, QUARANTINE: screened.quarantine,
-        RUN_ROLLUP: spark.createDataFrame([rollup], RUN_ROLLUP.schema),
         ROUTE_ROLLUP: spark.createDataFrame(routes, ROUTE_ROLLUP.schema),
     }
     if quality.note_scores:
@@ -89,15 +95,19 @@ def _quality_fields(quality: RunQuality) -> dict:
 
 
 def write_results(store: TableStore, config: JobConfig, results: RunResults, reuse: ReusePlan | None,
-                  attempt: int) -> dict[str, int]:
+                  attempt: int, clock: StageClock) -> dict[str, int]:
     """Write the run's tables concurrently (each is its own Delta commit; most are small, so the commits' fixed
-    costs dominate), then add its new outputs to the output cache; returns each table's new version. A rerun of
-    the run_id replaces its rows."""
+    costs dominate), add its new outputs to the output cache, then write its run_rollup row with the time every
+    stage took so far (`results.rollup` gets them too); returns each table's new version. A rerun of the run_id
+    replaces its rows."""
     run_id = results.rollup["run_id"]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {table.name: pool.submit(store.write_rows, table, frame, run_id, attempt)
-                   for table, frame in results.tables.items()}
-        versions = {name: future.result() for name, future in futures.items()}
-    if reuse:  # after the tables: the notes' lineage looks the cache up as it was before this run
-        update_cache(store, config.cache, results.tables[NOTE_ABSTRACTIONS], reuse)
-    return versions
+    with clock.stage("writes"):
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = {table.name: pool.submit(store.write_rows, table, frame, run_id, attempt)
+                       for table, frame in results.tables.items()}
+            versions = {name: future.result() for name, future in futures.items()}
+        if reuse:  # after the tables: the notes' lineage looks the cache up as it was before this run
+            update_cache(store, config.cache, results.tables[NOTE_ABSTRACTIONS], reuse)
+    results.rollup.update(clock.columns())
+    rollup = store.spark.createDataFrame([results.rollup], RUN_ROLLUP.schema)
+    return versions | {RUN_ROLLUP.name: store.write_rows(RUN_ROLLUP, rollup, run_id, attempt)}

@@ -10,9 +10,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from notewatt.energy.retries import RetryEnergy
-from notewatt.energy.vocabulary import ESTIMATED, MEASURED, NO_INFERENCE, PARTLY_ESTIMATED, wh, wh_per_1000_notes
+from notewatt.energy.vocabulary import status_of, wh, wh_per_1000_notes
 from notewatt.impact import ImpactFactors
-from udfs.meters import ESTIMATE
 
 
 @dataclass(frozen=True)
@@ -49,20 +48,6 @@ def with_note_energy(notes: DataFrame, partitions: DataFrame) -> DataFrame:
     return joined.withColumn("energy_j", share).drop("partition_energy_j", "partition_tokens", "partition_notes")
 
 
-def energy_status(sources: Column) -> Column:
-    """measured (no window's sources include an estimate) | estimated (every window's sources are only
-    estimates) | partly_estimated (between: e.g. measured GPUs beside an estimated host); no_inference when
-    the run had no window to measure (every note reused). From the windows' comma-joined energy_source."""
-    some_estimate = F.sum(F.array_contains(F.split(sources, ","), ESTIMATE).cast("int"))
-    only_estimate = F.sum((sources == ESTIMATE).cast("int"))
-    return (
-        F.when(F.count(F.lit(1)) == 0, NO_INFERENCE.name)
-        .when(some_estimate == 0, MEASURED.name)
-        .when(only_estimate == F.count(F.lit(1)), ESTIMATED.name)
-        .otherwise(PARTLY_ESTIMATED.name)
-    )
-
-
 def measured_share(partitions: DataFrame) -> Column:
     """The share of the windows' joules that was measured (NVML, RAPL) rather than estimated, 0 to 1."""
     return F.try_divide(F.sum(F.col("measured_share") * F.col("energy_j")), F.sum("energy_j"))
@@ -80,10 +65,24 @@ def _note_counts() -> list[Column]:
     ]
 
 
+def labelled(row: dict) -> dict:
+    """A roll-up row with its energy labelled from its windows' sources (notewatt/energy/vocabulary.py): its
+    energy_status, and the energy_sources they name."""
+    sources = row.pop("window_sources") or []
+    names = sorted({name for window in sources for name in window.split(",")})
+    return row | {"energy_status": status_of(sources).name, "energy_sources": ",".join(names)}
+
+
+def route_rows(notes: DataFrame, partitions: DataFrame, run_id: str) -> list[dict]:
+    """The route_rollup rows, labelled."""
+    return [labelled(r.asDict()) for r in route_rollup(notes, partitions, run_id).collect()]
+
+
 def route_rollup(notes: DataFrame, partitions: DataFrame, run_id: str) -> DataFrame:
-    """One row per variant the run used (two when routing small <-> large): its notes, energy and efficiency."""
+    """One row per variant the run used (two when routing small <-> large): its notes, energy and efficiency;
+    `window_sources` for labelled()."""
     energy = partitions.groupBy("variant").agg(
-        F.sum("energy_j").alias("energy_j"), energy_status(F.col("energy_source")).alias("energy_status"),
+        F.sum("energy_j").alias("energy_j"), F.collect_list("energy_source").alias("window_sources"),
         measured_share(partitions).alias("measured_share"),
     )
     row = notes.groupBy("variant").agg(*_note_counts()).join(energy, "variant", "left")
@@ -99,7 +98,7 @@ def route_rollup(notes: DataFrame, partitions: DataFrame, run_id: str) -> DataFr
         energy_wh.alias("energy_wh"),
         wh_per_1000_notes(F.coalesce(F.col("energy_j"), F.lit(0.0)), F.col("notes")).alias("wh_per_1000_notes"),
         F.try_divide("output_tokens", "energy_j").alias("output_tokens_per_joule"),
-        F.coalesce("energy_status", F.lit(NO_INFERENCE.name)).alias("energy_status"),  # measured or estimated, per route
+        "window_sources",  # null for a route whose notes were all reused: no inference
         "measured_share",
     )
 
@@ -115,8 +114,7 @@ def _energy(partitions: DataFrame) -> DataFrame:
         F.when(all_above_idle, wh(F.sum("energy_above_idle_j"))).alias("energy_above_idle_wh"),
         F.percentile(tokens_per_wh, 0.5).alias("tokens_per_wh_p50"),
         F.percentile(tokens_per_wh, 0.95).alias("tokens_per_wh_p95"),
-        energy_status(F.col("energy_source")).alias("energy_status"),
-        F.array_join(F.array_sort(F.collect_set("energy_source")), ",").alias("energy_sources"),
+        F.collect_list("energy_source").alias("window_sources"),
         (F.max("end_ts") - F.min("start_ts")).alias("inference_s"),
         F.count(F.lit(1)).alias("partitions"),
         F.sum(F.col("partial").cast("int")).alias("partial_partitions"),
@@ -140,12 +138,18 @@ def _impact(energy_wh: Column, notes: Column, impact: ImpactFactors) -> list[Col
     ]
 
 
+def run_rollup_row(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame, run: RunInfo) -> dict:
+    """The run_rollup row, labelled."""
+    return labelled(run_rollup(notes, partitions, engine_loads, run).first().asDict())
+
+
 def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame, run: RunInfo) -> DataFrame:
     """One row: the run's totals, Wh per 1,000 notes (and with discarded attempts' energy), tokens per joule,
     the partition spread of tokens per Wh, GPU and host energy, how much of it was measured, and the derived
     facility, carbon and cost figures."""
     counts = notes.agg(*_note_counts())
-    loads = engine_loads.agg(wh(F.coalesce(F.sum("energy_j"), F.lit(0.0))).alias("engine_load_wh"))
+    loads = engine_loads.agg(wh(F.coalesce(F.sum("energy_j"), F.lit(0.0))).alias("engine_load_wh"),
+                             F.max("duration_s").alias("engine_load_s"))
     row = counts.crossJoin(_energy(partitions)).crossJoin(loads)
     energy_wh = wh(F.col("energy_j"))
     return row.select(
@@ -182,9 +186,9 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         "tokens_per_wh_p95",
         F.lit(run.duration_s).alias("duration_s"),
         (F.col("notes") / F.lit(run.duration_s)).alias("notes_per_s"),
-        "energy_status",
-        "energy_sources",
+        "window_sources",
         "engine_load_wh",
+        "engine_load_s",
         "inference_s",
         "partitions",
         "partial_partitions",

@@ -16,6 +16,8 @@ from pyspark.sql.types import (
     BooleanType, DoubleType, IntegerType, LongType, NumericType, StringType, StructField, StructType, TimestampType,
 )
 
+from notewatt.stages import STAGE_COLUMNS
+
 _TYPES = {"string": StringType(), "int": IntegerType(), "bigint": LongType(), "double": DoubleType(),
           "boolean": BooleanType(), "timestamp": TimestampType()}
 
@@ -66,6 +68,7 @@ _WINDOW_ENERGY = (
     "partial_reason string, shared_device boolean, overlap_s double"
 )
 _WINDOW_SPLIT = "gpu_energy_j double, host_energy_j double, measured_share double"  # energy_j = gpu + host
+_STAGE_TIMES = ", ".join(f"{column} double" for column in STAGE_COLUMNS)  # where the run's time went
 
 NOTE_ABSTRACTIONS = Table("note_abstractions", (
     "run_id string, note_id string, partition_id int, task_attempt int, variant string, model string, "
@@ -104,11 +107,11 @@ RUN_ROLLUP = Table("run_rollup", (
     "preprocess_s double, preprocess_energy_j double, "
     "output_tokens_per_joule double, total_tokens_per_joule double, tokens_per_wh_p50 double, "
     "tokens_per_wh_p95 double, duration_s double, notes_per_s double, energy_status string, energy_sources string, "
-    "engine_load_wh double, inference_s double, partitions bigint, partial_partitions bigint, "
+    "engine_load_wh double, engine_load_s double, inference_s double, partitions bigint, partial_partitions bigint, "
     "shared_device_partitions bigint, facility_wh_per_1000_notes double, gco2e_per_1000_notes double, "
     "cost_per_1000_notes double, pue double, carbon_intensity_g_per_kwh double, carbon_intensity_source string, "
     "price_per_kwh double, currency string, quality_mode string, f1_overall double, json_valid_rate double, "
-    "notes_in int, notes_quarantined int"
+    f"notes_in int, notes_quarantined int, {_STAGE_TIMES}"
 ))
 ROUTE_ROLLUP = Table("route_rollup", (
     "run_id string, variant string, notes bigint, notes_ok bigint, notes_reused bigint, prompt_tokens bigint, "

@@ -13,7 +13,7 @@ VALID_OUTPUT = json.dumps(
 
 
 class FakeEngine:
-    """Answers every prompt with `output`; counts one token per whitespace-separated word."""
+    """Answers every prompt with `output`; one token per whitespace-separated word."""
 
     max_model_len = 2048
 
@@ -28,12 +28,15 @@ class FakeEngine:
     def count_tokens(self, prompt: str) -> int:
         return len(prompt.split())
 
+    def tokenize(self, prompt: str) -> list[int]:
+        return list(range(self.count_tokens(prompt)))
+
     def generate(self, prompts, max_tokens, temperature, schema):
-        self.calls.append(list(prompts))
+        self.calls.append([p.text for p in prompts])
         if self.fail:
             raise RuntimeError("engine exploded")
         return [
-            Generation(self.outputs(p) if self.outputs else self.output, self.count_tokens(p), 7, self.finish_reason, 3)
+            Generation(self.outputs(p.text) if self.outputs else self.output, len(p.token_ids), 7, self.finish_reason, 3)
             for p in prompts
         ]
 

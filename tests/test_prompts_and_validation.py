@@ -8,8 +8,9 @@ TEMPLATE = PromptTemplate(version="t1", system="Abstract the note.", user="Type:
 SCHEMA = json.load(open("conf/abstraction_schema.json"))
 
 
-def words(s: str) -> int:
-    return len(s.split())
+def words(s: str) -> list[str]:
+    """A tokenizer of whitespace-separated words."""
+    return s.split()
 
 
 def render(messages):
@@ -19,6 +20,7 @@ def render(messages):
 def test_prompt_carries_note_and_type():
     prompt = fit_prompt(TEMPLATE, "chest pain today", "ed_note", render, words, 100)
     assert "chest pain today" in prompt.text and "ed_note" in prompt.text and not prompt.input_truncated
+    assert prompt.token_ids == words(prompt.text)  # the engine gets the tokens counted here, not a second pass
 
 
 def test_missing_note_type_is_unspecified():
@@ -28,7 +30,7 @@ def test_missing_note_type_is_unspecified():
 def test_long_note_is_cut_to_the_budget_and_flagged():
     text = "word " * 5000
     prompt = fit_prompt(TEMPLATE, text, "op_note", render, words, 300)
-    assert words(prompt.text) <= 300 and prompt.input_truncated
+    assert len(words(prompt.text)) <= 300 and prompt.input_truncated and prompt.token_ids == words(prompt.text)
 
 
 def test_valid_output_is_ok_and_canonical():

@@ -6,7 +6,7 @@ import pytest
 from notewatt.energy.retries import RetryEnergy
 from notewatt.energy.vocabulary import J_PER_WH
 from notewatt.impact import ImpactFactors
-from notewatt.rollup import RunInfo, route_rollup, run_rollup, with_note_energy
+from notewatt.rollup import RunInfo, route_rows, run_rollup_row, with_note_energy
 
 NOTE_COLS = ("partition_id int, note_id string, status string, prompt_tokens long, output_tokens long, "
              "variant string, cache_hit boolean, reused_output_tokens long, cached_prompt_tokens long")
@@ -29,7 +29,7 @@ def frames(spark):
          ("v", 1, 300.0, "estimate", 2.0, 14.0, 1, 20, 80, None, False, True, False, 0.0, 300.0, 0.0)],
         PART_COLS,
     )
-    loads = spark.createDataFrame([(50.0,)], "energy_j double")
+    loads = spark.createDataFrame([(50.0, 8.5)], "energy_j double, duration_s double")
     return notes, partitions, loads
 
 
@@ -42,7 +42,7 @@ def test_note_energy_is_its_token_share_of_its_partition(frames):
 def test_rollup_arithmetic(frames):
     notes, partitions, loads = frames
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=20.0, impact=IMPACT)
-    row = run_rollup(notes, partitions, loads, run).first().asDict()
+    row = run_rollup_row(notes, partitions, loads, run)
     assert (row["notes"], row["notes_ok"], row["prompt_tokens"], row["output_tokens"]) == (3, 2, 60, 140)
     assert row["energy_wh"] == pytest.approx(400 / J_PER_WH)
     assert row["wh_per_1000_notes"] == pytest.approx(row["energy_wh"] / 3 * 1000)
@@ -58,7 +58,7 @@ def test_rollup_arithmetic(frames):
     assert row["wh_per_1000_notes_incl_retries"] == pytest.approx(row["wh_per_1000_notes"])
     assert row["energy_above_idle_wh"] is None  # one partition had no idle reading
     assert (row["partial_partitions"], row["shared_device_partitions"]) == (1, 1)
-    assert row["engine_load_wh"] == pytest.approx(50 / J_PER_WH)
+    assert row["engine_load_wh"] == pytest.approx(50 / J_PER_WH) and row["engine_load_s"] == 8.5
     assert row["notes_per_s"] == pytest.approx(3 / 20) and row["inference_s"] == pytest.approx(14.0)
     assert (row["notes_reused"], row["cache_hit_rate"], row["energy_avoided_wh"]) == (0, 0.0, 0.0)
     assert row["prefix_cache_hit_rate"] == pytest.approx(10 / 60)
@@ -68,7 +68,7 @@ def test_reused_notes_cost_nothing_and_the_avoided_energy_is_estimated_at_the_ru
     notes, partitions, loads = frames
     reused = spark.createDataFrame([(None, "d", "ok", 0, 0, "v", True, 70, 0)], NOTE_COLS)
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=20.0, impact=IMPACT)
-    row = run_rollup(notes.unionByName(reused), partitions, loads, run).first().asDict()
+    row = run_rollup_row(notes.unionByName(reused), partitions, loads, run)
     assert (row["notes"], row["notes_reused"], row["cache_hit_rate"]) == (4, 1, 0.25)
     assert row["energy_wh"] == pytest.approx(400 / J_PER_WH)  # unchanged: the reused note generated nothing
     assert row["wh_per_1000_notes"] == pytest.approx(400 / J_PER_WH / 4 * 1000)
@@ -79,7 +79,7 @@ def test_a_run_where_every_note_was_reused_has_no_inference_energy(frames, spark
     _, partitions, loads = frames
     notes = spark.createDataFrame([(None, "d", "ok", 0, 0, "v", True, 70, 0)], NOTE_COLS)
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=2.0, impact=IMPACT)
-    row = run_rollup(notes, partitions.limit(0), loads.limit(0), run).first().asDict()
+    row = run_rollup_row(notes, partitions.limit(0), loads.limit(0), run)
     assert (row["energy_status"], row["energy_wh"], row["wh_per_1000_notes"]) == ("no_inference", 0.0, 0.0)
     assert row["output_tokens_per_joule"] is None and row["energy_avoided_wh"] is None
 
@@ -94,18 +94,18 @@ def test_route_rollup_gives_each_variant_its_own_energy_and_notes(spark):
          ("large", 0, 72.0, "estimate,nvml_counter", 0.0, 1.0, 1, 30, 50, None, False, False, False, 54.0, 18.0, 0.75),
          ("large", 1, 72.0, "estimate", 0.0, 1.0, 1, 30, 50, None, False, False, False, 0.0, 72.0, 0.0)], PART_COLS
     )
-    by_route = {r.variant: r for r in route_rollup(notes, partitions, "r").collect()}
-    assert by_route["small"].wh_per_1000_notes == pytest.approx(36 / J_PER_WH * 1000)
-    assert by_route["large"].wh_per_1000_notes == pytest.approx(144 / J_PER_WH / 2 * 1000)
-    assert by_route["large"].output_tokens_per_joule == pytest.approx(100 / 144)
-    assert (by_route["small"].energy_status, by_route["large"].energy_status) == ("estimated", "partly_estimated")
-    assert (by_route["small"].measured_share, by_route["large"].measured_share) == (0.0, pytest.approx(54 / 144))
+    by_route = {r["variant"]: r for r in route_rows(notes, partitions, "r")}
+    assert by_route["small"]["wh_per_1000_notes"] == pytest.approx(36 / J_PER_WH * 1000)
+    assert by_route["large"]["wh_per_1000_notes"] == pytest.approx(144 / J_PER_WH / 2 * 1000)
+    assert by_route["large"]["output_tokens_per_joule"] == pytest.approx(100 / 144)
+    assert (by_route["small"]["energy_status"], by_route["large"]["energy_status"]) == ("estimated", "partly_estimated")
+    assert (by_route["small"]["measured_share"], by_route["large"]["measured_share"]) == (0.0, pytest.approx(54 / 144))
 
 
 def test_derived_impact_figures_per_1000_notes(frames):
     notes, partitions, loads = frames
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=20.0, impact=IMPACT)
-    row = run_rollup(notes, partitions, loads, run).first().asDict()
+    row = run_rollup_row(notes, partitions, loads, run)
     facility_kwh_per_1000 = 400 / J_PER_WH * 1.2 / 3  # Wh per note = kWh per 1,000 notes
     assert row["facility_wh_per_1000_notes"] == pytest.approx(facility_kwh_per_1000 * 1000)
     assert row["gco2e_per_1000_notes"] == pytest.approx(facility_kwh_per_1000 * 400.0)
@@ -125,11 +125,12 @@ def test_energy_status_and_measured_share(spark, sources, shares, status):
          for i, (s, m) in enumerate(zip(sources, shares))], PART_COLS
     )
     notes = spark.createDataFrame([(0, "a", "ok", 1, 1, "v", False, 0, 0)], NOTE_COLS)
-    loads = spark.createDataFrame([(1.0,)], "energy_j double")
+    loads = spark.createDataFrame([(1.0, 2.0)], "energy_j double, duration_s double")
     no_impact = ImpactFactors(1.0, None, None, None, "USD")
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=1.0, impact=no_impact)
-    row = run_rollup(notes, partitions, loads, run).first().asDict()
+    row = run_rollup_row(notes, partitions, loads, run)
     assert row["energy_status"] == status
+    assert row["energy_sources"] == ",".join(sorted({n for s in sources for n in s.split(",")}))  # each source once
     assert row["measured_share"] == pytest.approx(sum(shares) / len(shares))
     assert row["energy_above_idle_wh"] == pytest.approx(5.0 * len(sources) / J_PER_WH)
     assert row["gco2e_per_1000_notes"] is None and row["cost_per_1000_notes"] is None
@@ -139,10 +140,10 @@ def test_retried_attempts_energy_is_reported_but_not_charged_to_notes(frames):
     notes, partitions, loads = frames
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=20.0, impact=IMPACT,
                   retry=RetryEnergy(200.0, 1))
-    row = run_rollup(notes, partitions, loads, run).first().asDict()
+    row = run_rollup_row(notes, partitions, loads, run)
     assert (row["retry_energy_j"], row["retry_windows"]) == (200.0, 1)
     assert row["wh_per_1000_notes"] == pytest.approx(400 / J_PER_WH / 3 * 1000)
     assert row["wh_per_1000_notes_incl_retries"] == pytest.approx(600 / J_PER_WH / 3 * 1000)
     unknown = replace(run, retry=RetryEnergy(None, None))
-    row = run_rollup(notes, partitions, loads, unknown).first().asDict()
+    row = run_rollup_row(notes, partitions, loads, unknown)
     assert row["retry_energy_j"] is None and row["wh_per_1000_notes_incl_retries"] is None

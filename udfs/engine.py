@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from udfs.prompts import Prompt
+
 
 @dataclass(frozen=True)
 class EngineSpec:
@@ -39,10 +41,11 @@ class Engine(Protocol):
     def render(self, messages: list[dict[str, str]]) -> str:
         """Chat messages -> the model's prompt string (its chat template)."""
 
-    def count_tokens(self, prompt: str) -> int: ...
+    def tokenize(self, prompt: str) -> list[int]:
+        """A rendered prompt's token ids (the chat template has put in any special tokens)."""
 
-    def generate(self, prompts: list[str], max_tokens: int, temperature: float, schema: dict) -> list[Generation]:
-        """Schema-guided generation for a batch of prompts, in order."""
+    def generate(self, prompts: list[Prompt], max_tokens: int, temperature: float, schema: dict) -> list[Generation]:
+        """Schema-guided generation for a batch of prompts, in order (from their token ids, where they have them)."""
 
     def close(self) -> None: ...
 
@@ -80,11 +83,12 @@ class VllmEngine:
     def render(self, messages: list[dict[str, str]]) -> str:
         return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def count_tokens(self, prompt: str) -> int:
-        return len(self._tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    def tokenize(self, prompt: str) -> list[int]:
+        return self._tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
-    def generate(self, prompts: list[str], max_tokens: int, temperature: float, schema: dict) -> list[Generation]:
+    def generate(self, prompts: list[Prompt], max_tokens: int, temperature: float, schema: dict) -> list[Generation]:
         from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
         from vllm.sampling_params import StructuredOutputsParams
 
         params = SamplingParams(
@@ -92,7 +96,8 @@ class VllmEngine:
             max_tokens=max_tokens,
             structured_outputs=StructuredOutputsParams(json=schema),
         )
-        outputs = self._llm.generate(prompts, params, use_tqdm=False)
+        inputs = [p.text if p.token_ids is None else TokensPrompt(prompt_token_ids=p.token_ids) for p in prompts]
+        outputs = self._llm.generate(inputs, params, use_tqdm=False)
         return [_generation(output) for output in outputs]
 
 

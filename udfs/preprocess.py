@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from udfs.engine import Engine
-from udfs.prompts import PromptTemplate, fit_prompt
+from udfs.prompts import Prompt, PromptTemplate, fit_prompt
 from udfs.sections import chunk_sections, drop_sections, normalise_header, split_sections
 
 CHUNK_MARGIN_TOKENS = 16  # chunk token counts are summed per piece: leave room for joins and the template
@@ -23,7 +23,7 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class NotePrompts:
-    prompts: list[str]  # one per chunk, as the engine receives them
+    prompts: list[Prompt]  # one per chunk, as the engine receives them (text and token ids)
     input_truncated: bool  # some text was cut to fit (only when chunking is off, or a chunk still overflowed)
     sections_dropped: int
 
@@ -34,19 +34,19 @@ def note_prompts(
 ) -> NotePrompts:
     """The note's prompts within `max_prompt_tokens` each (counted with the engine's chat template and tokenizer);
     a long note is cut between sentences (at `sentence_starts`, positions in `text`, when given)."""
-    render, count_tokens = engine.render, engine.count_tokens
+    render, count_tokens = engine.render, lambda part: len(engine.tokenize(part))
     sections = split_sections(text)
     kept = drop_sections(sections, preprocessing.drop_sections) if preprocessing.drop_sections else sections
     dropped = len(sections) - len(kept)
     body = "".join(s.text for s in kept)
-    fit = lambda part: fit_prompt(template, part, note_type, render, count_tokens, max_prompt_tokens)  # noqa: E731
+    fit = lambda part: fit_prompt(template, part, note_type, render, engine.tokenize, max_prompt_tokens)  # noqa: E731
     whole = fit(body)
     if not (whole.input_truncated and preprocessing.chunk_long_notes):
-        return NotePrompts([whole.text], whole.input_truncated, dropped)
+        return NotePrompts([whole], whole.input_truncated, dropped)
     overhead = count_tokens(render(template.messages("", note_type)))
     chunks = chunk_sections(kept, max_prompt_tokens - overhead - CHUNK_MARGIN_TOKENS, count_tokens, sentence_starts)
     fitted = [fit(chunk) for chunk in chunks]
-    return NotePrompts([p.text for p in fitted], any(p.input_truncated for p in fitted), dropped)
+    return NotePrompts(fitted, any(p.input_truncated for p in fitted), dropped)
 
 
 def normalised_headers(headers: list[str]) -> frozenset[str]:

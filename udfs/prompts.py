@@ -25,8 +25,9 @@ class PromptTemplate:
 
 @dataclass(frozen=True)
 class Prompt:
-    text: str  # the rendered prompt as the engine receives it
-    input_truncated: bool
+    text: str  # the rendered prompt
+    token_ids: list[int] | None  # its tokens, counted while fitting it: the engine need not tokenize it again
+    input_truncated: bool = False
 
 
 def fit_prompt(
@@ -34,18 +35,18 @@ def fit_prompt(
     text: str,
     note_type: str | None,
     render: Callable[[list[dict[str, str]]], str],
-    count_tokens: Callable[[str], int],
+    tokenize: Callable[[str], list[int]],
     max_prompt_tokens: int,
 ) -> Prompt:
     """Render a note's prompt; if it exceeds the budget, cut the note's tail until it fits."""
     prompt = render(template.messages(text, note_type))
-    tokens = count_tokens(prompt)
+    tokens = tokenize(prompt)
     truncated = False
-    while tokens > max_prompt_tokens and len(text) > MIN_NOTE_CHARS:
-        keep = max(MIN_NOTE_CHARS, int(len(text) * max_prompt_tokens / tokens * 0.95))
+    while len(tokens) > max_prompt_tokens and len(text) > MIN_NOTE_CHARS:
+        keep = max(MIN_NOTE_CHARS, int(len(text) * max_prompt_tokens / len(tokens) * 0.95))
         text, truncated = text[:keep], True
         prompt = render(template.messages(text, note_type))
-        tokens = count_tokens(prompt)
-    if tokens > max_prompt_tokens:
-        raise ValueError(f"prompt template alone needs {tokens} tokens, over the budget of {max_prompt_tokens}")
-    return Prompt(prompt, truncated)
+        tokens = tokenize(prompt)
+    if len(tokens) > max_prompt_tokens:
+        raise ValueError(f"prompt template alone needs {len(tokens)} tokens, over the budget of {max_prompt_tokens}")
+    return Prompt(prompt, tokens, truncated)

@@ -67,6 +67,18 @@ def status(name: str) -> EnergyStatus:
     return STATUSES[name]
 
 
+def status_of(window_sources: list[str]) -> EnergyStatus:
+    """The status of energy read by windows with these energy_source values (each comma-joined over a window's
+    devices): measured when no window's include an estimate, estimated when every window's are only estimates,
+    partly estimated in between; no inference without a window."""
+    sources = [set(s.split(",")) for s in window_sources]
+    if not sources:
+        return NO_INFERENCE
+    if not any(ESTIMATE in s for s in sources):
+        return MEASURED
+    return ESTIMATED if all(s == {ESTIMATE} for s in sources) else PARTLY_ESTIMATED
+
+
 def is_measured(source: str) -> bool:
     """Whether an energy_source (one name) is a measurement."""
     return source in MEASURED_SOURCES

@@ -15,6 +15,7 @@ import pandas as pd
 
 from notewatt.energy.vocabulary import MEASURED, SOURCES, EnergyStatus, measured_share_text, status, wh
 from notewatt.reporting.charts import figure_png, partition_energy_chart
+from notewatt.stages import STAGE_COLUMNS, STAGES
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
@@ -108,6 +109,12 @@ def _derived(rollup: dict) -> list[Figure]:
     ]
 
 
+def _stages(rollup: dict) -> list[Figure]:
+    """Where the run's time went (the stages run_rollup records; MLflow's own comes after the report)."""
+    return [Figure(name.replace("_", " "), _num(rollup.get(column), ".1f"), STAGES[name])
+            for column, name in STAGE_COLUMNS.items() if rollup.get(column) is not None]
+
+
 def _partitions(partitions: pd.DataFrame) -> list[dict]:
     return [
         {"partition_id": p.partition_id, "wh": _num(wh(p.energy_j)), "output_tokens": f"{p.output_tokens:,}",
@@ -129,7 +136,7 @@ def run_report_html(rollup: dict, partitions: pd.DataFrame, checks: list | None 
     chart = figure_png(partition_energy_chart(ordered, rollup["energy_status"], rollup["energy_sources"]))
     return TEMPLATES.get_template("run_report.html").render(
         rollup=rollup, energy=energy, energy_css="measured" if energy.measured else "estimated",
-        banner_title=_banner_title(energy), figures=_figures(rollup), derived=_derived(rollup),
+        banner_title=_banner_title(energy), figures=_figures(rollup), derived=_derived(rollup), stages=_stages(rollup),
         partition_chart=base64.b64encode(chart).decode("ascii"), partitions=_partitions(ordered),
         sources=[(s, SOURCES.get(s, "unknown source")) for s in rollup["energy_sources"].split(",") if s],
         checks=[_check(c) for c in checks or []], passed=all(c.passed for c in checks or []),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from notewatt.energy.vocabulary import measured_share_text, status, wh
+from notewatt.stages import STAGES
 from notewatt.tracking.run_log import TrackedRun
 
 
@@ -53,7 +54,20 @@ def _preprocess(rollup: dict) -> list[str]:
     return [f"  Spark NLP stage        {rollup['preprocess_s']:.1f} s, {estimate}, not charged to notes"]
 
 
-def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun) -> str:
+def stage_lines(seconds: dict[str, float], rollup: dict) -> list[str]:
+    """Where the run's time went, stage by stage, with the inference stage's windows and engine loads."""
+    total = sum(v for k, v in seconds.items() if k != "quality")  # quality is part of the tables stage
+    lines = [f"  where the time went    {total:.1f} s in all"]
+    for name in (n for n in STAGES if n in seconds):
+        detail = ""
+        if name == "inference" and rollup.get("inference_s") is not None:
+            detail = (f"  (windows {rollup['inference_s']:.1f} s; the longest engine load "
+                      f"{rollup['engine_load_s'] or 0:.1f} s)")
+        lines.append(f"    {name:<20} {seconds[name]:7.1f} s{detail}")
+    return lines
+
+
+def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seconds: dict[str, float]) -> str:
     kind = status(rollup["energy_status"]).console
     ok_pct = 100.0 * rollup["notes_ok"] / rollup["notes"] if rollup["notes"] else 0.0
     above_idle = rollup["energy_above_idle_wh"]
@@ -75,6 +89,7 @@ def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun) -> s
         f"  notes / s              {rollup['notes_per_s']:.3f}  ({rollup['duration_s']:.1f} s; "
         f"engine loads {rollup['engine_load_wh']:.4f} Wh, not charged to notes)",
         *_preprocess(rollup),
+        *stage_lines(seconds, rollup),
         "  Delta tables:",
         *[f"    {name:<18} {location}" for name, location in tables.items()],
         f"  MLflow run {tracked.run_id} (experiment {tracked.experiment_id}) at {tracked.tracking_uri}",
@@ -82,5 +97,5 @@ def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun) -> s
     return "\n".join(lines)
 
 
-def print_summary(rollup: dict, tables: dict[str, str], tracked: TrackedRun) -> None:
-    print(summary_text(rollup, tables, tracked), flush=True)
+def print_summary(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seconds: dict[str, float]) -> None:
+    print(summary_text(rollup, tables, tracked, seconds), flush=True)

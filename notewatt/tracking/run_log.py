@@ -94,3 +94,8 @@ def log_job_run(
         if checks:
             mlflow.log_text(gate_report(checks), "report/gate.txt")
     return TrackedRun(experiment.experiment_id, run.info.run_id, uri)
+
+
+def log_stage_time(tracked: TrackedRun, stage: str, seconds: float) -> None:
+    """A stage that ended after the run was logged (MLflow's own): a metric added to the run."""
+    mlflow.MlflowClient(tracking_uri=tracked.tracking_uri).log_metric(tracked.run_id, f"stage_{stage}_s", seconds)

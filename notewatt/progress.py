@@ -1,0 +1,63 @@
+"""Live progress while inference runs: a line about every `progress_s` seconds with the notes done of the total,
+the energy so far (labelled measured or estimated), and an estimate of the time left, read from the energy
+ledger's entries (each open window's heartbeat, each closed window's end: udfs/energy_ledger.py). A 10,000-note
+run does not sit silent for an hour."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from notewatt.energy.vocabulary import status_of, wh
+from udfs.energy_ledger import PARTITION, read_entries
+
+log = logging.getLogger("notewatt.progress")
+
+
+def progress_line(entries: list[dict], total: int, elapsed_s: float) -> str:
+    """One line from the ledger entries: the latest attempt of each partition counts."""
+    latest: dict[tuple, dict] = {}
+    for e in (e for e in entries if e["window"] == PARTITION):
+        key = (e["variant"], e["partition_id"])
+        if key not in latest or e["task_attempt"] > latest[key]["task_attempt"]:
+            latest[key] = e
+    done = sum(e["notes"] for e in latest.values())
+    energy_j = sum(e["energy_j"] for e in latest.values())
+    label = status_of([e["energy_source"] for e in latest.values()]).label
+    left = f", about {_duration(elapsed_s / done * (total - done))} left" if 0 < done < total else ""
+    return (f"inference: {done:,} of {total:,} notes ({100 * done / max(total, 1):.1f} %), "
+            f"{wh(energy_j):.4f} Wh so far [{label}], {_duration(elapsed_s)} in{left}")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+class Progress:
+    """Logs progress_line() every `every_s` seconds while the block runs (nothing when every_s is 0)."""
+
+    def __init__(self, ledger: str, total: int, every_s: float):
+        self.ledger, self.total, self.every_s = ledger, total, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="progress", daemon=True)
+
+    def __enter__(self) -> Progress:
+        self.started = time.monotonic()
+        if self.every_s > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                entries = read_entries(self.ledger, recursive=True)
+            except Exception as exc:  # progress is a courtesy: never fail the run for it
+                log.warning("progress: the energy ledger could not be read (%s)", type(exc).__name__)
+                continue
+            log.info(progress_line(entries, self.total, time.monotonic() - self.started))
