@@ -82,9 +82,7 @@ def run_job(label: str, corpus: Path, master: str, partitions: int, max_tokens: 
     log_text = Path(run["log"]).read_text()
     loads = [float(s) for s in re.findall(r"engine loaded in pid \d+ in ([\d.]+) s", log_text)]
     window_s = rollup["inference_s"]  # first window start to last window end (one window at local[1])
-    eventlog = [c.split("=", 1)[1] for c in submit_conf if c.startswith("spark.eventLog.dir=")]
     stage_end = datetime.fromisoformat(str(rollup["started_at"])).timestamp() + rollup["duration_s"]
-    phases = eventlog_phases(Path(eventlog[0].removeprefix("file://")), run["process_start"], stage_end) if eventlog else {}
     return run | {
         "kind": "job", "label": label, "master": master, "partitions": partitions, "max_tokens": max_tokens,
         "command": " ".join(command),
@@ -100,7 +98,7 @@ def run_job(label: str, corpus: Path, master: str, partitions: int, max_tokens: 
         "engine_load_wh": rollup["engine_load_wh"], "energy_sources": rollup["energy_sources"],
         "energy_status": rollup["energy_status"], "output_tokens_per_joule": rollup["output_tokens_per_joule"],
         "after_inference_s": run["process_end"] - stage_end,  # tables, quality, checks, MLflow, shutdown
-        "spark_phases": phases,
+        "stages": {k.removeprefix("stage_").removesuffix("_s"): v for k, v in rollup.items() if k.startswith("stage_")},
     } | rates(rollup["notes"], rollup["output_tokens"], window_s, run["end_to_end_s"])
 
 
@@ -145,68 +143,14 @@ def write_json(name: str, report: dict) -> Path:
     return path
 
 
-def eventlog_phases(eventlog_dir: Path, after: float, window_end: float | None = None) -> dict:
-    """Where a job's driver time went, from its Spark event log (spark.eventLog.enabled=true): the wall time
-    and tasks of each top-level SQL execution (nested ones, e.g. a write's own scans, count in their parent),
-    grouped by call site, and the same totals for those that started after `window_end` (epoch s)."""
-    apps = [p for p in Path(eventlog_dir).glob("eventlog_v2_local-*") if p.stat().st_mtime >= after]
-    if not apps:
-        return {}
-    executions, tasks, task_s, stage_sql = {}, {}, {}, {}
-    for line in _event_lines(max(apps, key=lambda p: p.stat().st_mtime)):
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:  # the last line of a log still being written
-            continue
-        kind = event.get("Event", "")
-        if kind.endswith("SparkListenerSQLExecutionStart"):
-            root = event.get("rootExecutionId")
-            executions[event["executionId"]] = {"what": event["description"].split("\n")[0][:60], "start": event["time"],
-                                                "root": event["executionId"] if root is None else root}
-        elif kind.endswith("SparkListenerSQLExecutionEnd") and event["executionId"] in executions:
-            executions[event["executionId"]]["end"] = event["time"]
-        elif kind == "SparkListenerJobStart":
-            sql_id = event.get("Properties", {}).get("spark.sql.execution.id")
-            if sql_id is not None:
-                stage_sql.update({stage: int(sql_id) for stage in event["Stage IDs"]})
-        elif kind == "SparkListenerTaskEnd" and event["Stage ID"] in stage_sql:  # tasks that ran (not skipped)
-            root = executions.get(stage_sql[event["Stage ID"]], {}).get("root", stage_sql[event["Stage ID"]])
-            info = event["Task Info"]
-            tasks[root] = tasks.get(root, 0) + 1
-            task_s[root] = task_s.get(root, 0.0) + (info["Finish Time"] - info["Launch Time"]) / 1000
-    by_site: dict[str, dict] = {}
-    after_window = {"executions": 0, "seconds": 0.0, "tasks": 0, "task_s": 0.0}
-    for sql_id, e in executions.items():
-        if e["root"] != sql_id:
-            continue
-        figures = {"executions": 1, "seconds": (e.get("end", e["start"]) - e["start"]) / 1000,
-                   "tasks": tasks.get(sql_id, 0), "task_s": task_s.get(sql_id, 0.0)}
-        site = by_site.setdefault(e["what"], {"executions": 0, "seconds": 0.0, "tasks": 0, "task_s": 0.0})
-        for key, value in figures.items():
-            site[key] += value
-            if window_end is not None and e["start"] / 1000 >= window_end:
-                after_window[key] += value
-    return {"by_call_site": dict(sorted(by_site.items(), key=lambda kv: -kv[1]["seconds"])),
-            "after_inference_window": after_window}
-
-
-def _event_lines(app_dir: Path) -> list[str]:
-    """The JSON lines of a rolling (v2) event log, zstd-compressed (Spark 4's default) or not."""
-    lines = []
-    for part in sorted(app_dir.glob("events_*"), key=lambda p: int(p.name.split("_")[1])):
-        raw = subprocess.run(["zstd", "-dcq", str(part)], capture_output=True).stdout if part.suffix == ".zstd" \
-            else part.read_bytes()
-        lines += [line for line in raw.decode(errors="replace").splitlines() if line.startswith("{")]
-    return lines
-
-
 def job_breakdown(job: dict) -> dict:
-    """A job run's wall time in consecutive parts (seconds): process start to main() (JVM, imports);
-    main() to the inference stage (session, corpus, screening); the stage: engine load, the inference
-    window(s), the rest (Python workers, shuffles); after the stage (tables, quality, checks, MLflow, exit)."""
-    stage = job["inference_stage_s"]
-    before_stage = job["main_s"] - stage - (job["after_inference_s"] - job["post_main_s"])
+    """A job run's wall time by the job's own stages (notewatt/stages.py, from its run_rollup row and MLflow's
+    timing), with the inference stage split into its longest engine load, the windows and the rest (Python
+    workers, shuffles), and the exit after main() returned."""
+    stages = dict(job["stages"])
+    inference = stages.pop("inference")
     load = max(job["engine_load_s"]) if job["engine_load_s"] else 0.0
-    return {"to_main": job["startup_s"], "main_to_stage": before_stage, "engine_load": load,
-            "windows": job["steady_s"], "stage_other": stage - load - job["steady_s"],
-            "after_stage": job["after_inference_s"]}
+    stages.pop("quality")  # part of the tables stage
+    return {**{k: v for k, v in stages.items() if k in ("launch", "spark_start", "read_screen", "route_cache")},
+            "engine_load": load, "windows": job["steady_s"], "inference_other": inference - load - job["steady_s"],
+            **{k: stages[k] for k in ("tables", "writes", "mlflow")}, "exit": job["post_main_s"]}

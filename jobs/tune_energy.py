@@ -40,7 +40,7 @@ from notewatt.spark_session import start_spark  # noqa: E402
 from notewatt.tracking.experiment import use_experiment  # noqa: E402
 from notewatt.tuning import (  # noqa: E402
     HIGHER_IS_BETTER, TRIAL_FIGURES, Floor, Parameter, PruningMonitor, TuningError, best_profile, best_trial,
-    configured, search_space, trial_constraints, trials_table,
+    configured, search_space, trials_table,
 )
 
 log = logging.getLogger("notewatt.tuning")
@@ -79,7 +79,8 @@ class Search:
         self.floor = self.floor or Floor.from_first_trial(rollup, self.config)
         trial.set_user_attr("figures", {k: rollup.get(k) for k in TRIAL_FIGURES})
         trial.set_user_attr("quality", self.floor.quality_of(rollup))
-        trial.set_user_attr("constraints", self.floor.constraints(rollup))
+        for name, value in self.floor.constraints(rollup).items():
+            trial.set_constraint(name, value)
         return rollup[self.config.tuning.objective]
 
 
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     direction = "maximize" if HIGHER_IS_BETTER[config.tuning.objective] else "minimize"
     study = optuna.create_study(
         direction=direction, study_name=tune_id,
-        sampler=optuna.samplers.TPESampler(seed=config.tuning.seed, constraints_func=trial_constraints),
+        sampler=optuna.samplers.TPESampler(seed=config.tuning.seed),  # with the trials' set_constraint values
         pruner=optuna.pruners.PercentilePruner(25.0, n_startup_trials=3),
     )
     study.enqueue_trial(configured(parameters))  # the settings as configured: the first trial and the floor

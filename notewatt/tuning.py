@@ -2,7 +2,7 @@
 constraints, the pruning of a trial that is clearly worse after its first partition, and the report (the
 trials, their energy against quality with the Pareto front, and the best settings as a profile).
 
-The search is Optuna's: TPE sampling with constraints (a trial is feasible when its F1, or its agreement with the
+The search is Optuna's: TPE sampling with constraints (Trial.set_constraint: a trial is feasible when its F1, or its agreement with the
 first trial where the notes have no gold, is at most `tuning.quality_margin` below the first trial's, and its
 valid-JSON rate is not lower) and a percentile pruner fed by the energy ledger's closed partition windows. The
 first trial runs the settings as configured, so the comparison is made within one search.
@@ -99,16 +99,16 @@ class Floor:
             return 1.0
         return rollup["f1_overall"]
 
-    def constraints(self, rollup: dict) -> list[float]:
-        """Optuna's constraint values: <= 0 where met."""
+    def constraints(self, rollup: dict) -> dict[str, float]:
+        """Optuna's constraint values (Trial.set_constraint): <= 0 where met."""
         quality = self.quality_of(rollup)
-        return [1.0 if quality is None else self.min_quality - quality,
-                self.min_json_valid_rate - (rollup["json_valid_rate"] or 0.0)]
+        return {"quality": 1.0 if quality is None else self.min_quality - quality,
+                "json_valid_rate": self.min_json_valid_rate - (rollup["json_valid_rate"] or 0.0)}
 
 
-def trial_constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
-    """TPE's constraints_func: what the trial recorded; a trial that did not finish is infeasible."""
-    return trial.user_attrs.get("constraints", [1.0, 1.0])
+def feasible(trial: optuna.trial.FrozenTrial) -> bool:
+    """The trial met the floor (a trial that did not finish has no constraint values, and did not)."""
+    return bool(trial.constraints) and all(value <= 0 for value in trial.constraints.values())
 
 
 class PruningMonitor:
@@ -158,7 +158,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     for t in study.trials:
         figures = t.user_attrs.get("figures", {})
         rows.append({"trial": t.number, "state": t.state.name, "run_id": t.user_attrs.get("run_id"),
-                     "feasible": all(c <= 0 for c in trial_constraints(t)),
+                     "feasible": feasible(t),
                      **{k: figures.get(k) for k in TRIAL_FIGURES},
                      "quality": t.user_attrs.get("quality"), **{f"param.{k}": v for k, v in t.params.items()}})
     return pd.DataFrame(rows)
@@ -166,11 +166,11 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
 
 def best_trial(study: optuna.Study, objective: str) -> optuna.trial.FrozenTrial | None:
     """The best complete trial that met the floor, or None."""
-    feasible = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
-                and all(c <= 0 for c in trial_constraints(t)) and t.value is not None]
-    if not feasible:
+    candidates = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and feasible(t)
+                  and t.value is not None]
+    if not candidates:
         return None
-    return (max if HIGHER_IS_BETTER[objective] else min)(feasible, key=lambda t: t.value)
+    return (max if HIGHER_IS_BETTER[objective] else min)(candidates, key=lambda t: t.value)
 
 
 def best_profile(trial: optuna.trial.FrozenTrial, header: str) -> str:

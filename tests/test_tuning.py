@@ -47,10 +47,10 @@ def test_an_invalid_value_in_the_space_is_named_as_a_setting():
 def test_the_first_trial_sets_the_floor_from_gold():
     floor = Floor.from_first_trial(FIRST, config("tuning.quality_margin=0.05"))
     assert (floor.quality_mode, floor.overrides()) == ("gold", [])
-    assert floor.constraints(FIRST) == [pytest.approx(-0.05), 0.0]  # the first trial meets its own floor
-    assert floor.constraints(FIRST | {"f1_overall": 0.14, "json_valid_rate": 0.95})[0] > 0  # 0.06 lower: out
-    assert floor.constraints(FIRST | {"f1_overall": 0.16, "json_valid_rate": 0.8})[1] > 0  # fewer valid outputs
-    assert floor.constraints(FIRST | {"f1_overall": None})[0] > 0
+    assert floor.constraints(FIRST) == {"quality": pytest.approx(-0.05), "json_valid_rate": 0.0}  # meets its own
+    assert floor.constraints(FIRST | {"f1_overall": 0.14, "json_valid_rate": 0.95})["quality"] > 0  # 0.06 lower
+    assert floor.constraints(FIRST | {"f1_overall": 0.16, "json_valid_rate": 0.8})["json_valid_rate"] > 0
+    assert floor.constraints(FIRST | {"f1_overall": None})["quality"] > 0
 
 
 def test_without_gold_trials_are_scored_by_agreement_with_the_first():
@@ -58,15 +58,15 @@ def test_without_gold_trials_are_scored_by_agreement_with_the_first():
     floor = Floor.from_first_trial(first, config())
     assert floor.overrides() == ["quality.reference_run_id=t00", "quality.gold_path=null"]
     assert floor.quality_of(first) == 1.0 and floor.min_quality == pytest.approx(0.98)
-    assert floor.constraints({"run_id": "t01", "f1_overall": 0.99, "json_valid_rate": 0.9})[0] < 0
+    assert floor.constraints({"run_id": "t01", "f1_overall": 0.99, "json_valid_rate": 0.9})["quality"] < 0
 
 
 def test_an_absolute_floor_can_leave_no_trial_feasible():
     floor = Floor.from_first_trial(FIRST, config("tuning.min_quality=0.5"))
-    assert floor.constraints(FIRST)[0] == pytest.approx(0.3)  # not even the configured settings
+    assert floor.constraints(FIRST)["quality"] == pytest.approx(0.3)  # not even the configured settings
     study = optuna.create_study(direction="maximize")
     study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=3.0,
-                                              user_attrs={"constraints": floor.constraints(FIRST)}))
+                                              constraints=floor.constraints(FIRST)))
     assert best_trial(study, "output_tokens_per_joule") is None
 
 
@@ -102,7 +102,7 @@ def test_the_best_settings_are_a_profile_the_job_accepts(tmp_path):
     params = {"engine.batch_size": "8", "preprocess.drop_sections": '["ANESTHESIA"]', "spark.partitions": "null"}
     distributions = {k: optuna.distributions.CategoricalDistribution([v]) for k, v in params.items()}
     study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=4.2,
-                                              user_attrs={"constraints": [-0.1, 0.0]}))
+                                              constraints={"quality": -0.1, "json_valid_rate": 0.0}))
     profile = tmp_path / "tuned.yaml"
     profile.write_text(best_profile(best_trial(study, "output_tokens_per_joule"), "tuned\nhere"))
     assert profile.read_text().startswith("# tuned\n# here\n")
