@@ -4,8 +4,8 @@
                                         [--run-id ID] [--variant NAME] [key.path=value ...]
 
 notes -> screening (quarantine) -> Spark NLP (optional) -> routing (small/large variant) -> output reuse
-      -> prompts -> engine -> outputs + energy windows (on executors, udfs/) -> roll-up (+ quality) -> Delta
-      -> gate -> MLflow.
+      -> prompts -> engine -> outputs + energy windows (on executors, udfs/) -> roll-up (+ quality) -> gate
+      -> Delta + MLflow.
 """
 
 from __future__ import annotations
@@ -30,17 +30,16 @@ from notewatt.inference import one_attempt_per_partition, partition_settings, ru
 from notewatt.input_flags import DEFAULT_MAX_CHARS, max_chars_for  # noqa: E402
 from notewatt.nlp_stage import check_preprocess, run_preprocess  # noqa: E402
 from notewatt.output_cache import look_up_outputs  # noqa: E402
-from notewatt.pipeline import run_results, write_results  # noqa: E402
+from notewatt.pipeline import run_results  # noqa: E402
 from notewatt.progress import Progress  # noqa: E402
-from notewatt.reporting.summary import print_summary  # noqa: E402
+from notewatt.publish import prefetch, publish  # noqa: E402
 from notewatt.rollup import RunInfo  # noqa: E402
 from notewatt.routing import route_notes  # noqa: E402
 from notewatt.screening import screen_notes  # noqa: E402
 from notewatt.spark_session import default_partitions, start_spark  # noqa: E402
 from notewatt.stages import StageClock  # noqa: E402
 from notewatt.table_store import TableStore  # noqa: E402
-from notewatt.tables import RUN_ROLLUP  # noqa: E402
-from notewatt.tracking.run_log import job_params, log_job_run, log_stage_time, route_metrics  # noqa: E402
+from notewatt.tables import TABLES  # noqa: E402
 
 log = logging.getLogger("notewatt.job")
 
@@ -75,6 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
         to_generate = (reuse.to_generate if reuse else routed).persist()
         total = to_generate.count()
     started_at, inference_start = datetime.now(timezone.utc), time.monotonic()
+    prefetch()  # MLflow and the charts, imported while the driver waits on inference
     with clock.stage("inference"), Progress(ledger, total, config.progress_s):
         outputs = run_routes(to_generate, settings, partitions, config.engine.sort_by_length)
     run = RunInfo(
@@ -85,17 +85,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     results = run_results(store, config, one_attempt_per_partition(outputs), screened, counts, reuse, run, ledger,
                           clock)
-    versions = write_results(store, config, results, reuse, attempt, clock)
     checks = gate_job_run(store, config.gate, run_id, (results.rollup, results.partition_wh_per_1000_notes))
-    with clock.stage("mlflow"):
-        tracked = log_job_run(
-            config, job_params(config, partitions, spark.sparkContext.master), results.rollup,
-            results.quality.metrics | route_metrics(results.routes), results.partitions, versions, checks,
-        )
-    log_stage_time(tracked, "mlflow", clock.seconds["mlflow"])
+    versions, tracked = publish(store, config, results, reuse, attempt, clock, checks, partitions)
     spark.catalog.clearCache()  # the run's persisted frames
-    tables = {table.name: store.location(table) for table in (*results.tables, RUN_ROLLUP)}
-    print_summary(results.rollup, tables, tracked, clock.seconds)
+    from notewatt.reporting.summary import print_summary  # loaded during inference (prefetch)
+
+    print_summary(results.rollup, {name: store.location(TABLES[name]) for name in versions}, tracked, clock.seconds)
     if checks:
         print(gate_report(checks), flush=True)
     if config.gate.fail_job and not gate_passed(checks):

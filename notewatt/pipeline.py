@@ -1,10 +1,9 @@
-"""The driver's steps after inference, in order: the stage's output rows -> the run's tables (devices apportioned,
-windows and notes given energy, reused notes added, the discarded attempts' energy from the ledger, quality
-scored once, roll-ups whose counts reconcile) -> Delta, then the output cache. jobs/abstract_notes.py calls them."""
+"""The driver's steps after inference: the stage's output rows -> the run's tables (devices apportioned, windows and
+notes given energy, reused notes added, the discarded attempts' energy from the ledger, quality scored once,
+roll-ups whose counts reconcile). notewatt/publish.py then writes them and logs the run."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -15,7 +14,7 @@ from notewatt.energy.retries import retry_energy
 from notewatt.energy.windows import attribute_devices, with_window_energy
 from notewatt.gate.run_checks import partition_wh_per_1000_notes
 from notewatt.inference import rows_of
-from notewatt.output_cache import ReusePlan, update_cache, with_reused_notes
+from notewatt.output_cache import ReusePlan, with_reused_notes
 from notewatt.quality.run_quality import RunQuality, score_run_quality
 from notewatt.rollup import RunInfo, route_rows, run_rollup_row, with_note_energy
 from notewatt.screening import ScreenCounts, Screened
@@ -67,15 +66,17 @@ def _run_results(store, config, rows, screened, counts, reuse, run, ledger, cloc
     device_rows = attribute_devices(rows_of(rows, "device")).persist()  # each frame below is read by several tables
     partition_rows = with_window_energy(rows_of(rows, "partition"), device_rows).persist()
     load_rows = with_window_energy(rows_of(rows, "engine_load"), device_rows).persist()
-    kept = {r.window_id for r in partition_rows.select("window_id").union(load_rows.select("window_id")).collect()}
+    partitions = partition_rows.select("window_id", "partition_id", "notes", "energy_j", "output_tokens").toPandas()
+    kept = set(partitions["window_id"]) | {r.window_id for r in load_rows.select("window_id").collect()}
     run = replace(run, retry=retry_energy(ledger, kept))
     models = {v: config.variant_config(v).model for v in config.variants_in_use}
     notes = with_reused_notes(with_note_energy(rows_of(rows, "note"), partition_rows), reuse, run.run_id, models)
     notes = notes.persist()
+    rollup = run_rollup_row(notes, partition_rows, load_rows, run)
     with clock.stage("quality"):
-        quality = score_run_quality(store, notes, config.quality, run.run_id, config.variants_in_use)
-    inputs = reconcile(counts, notes.count())
-    rollup = run_rollup_row(notes, partition_rows, load_rows, run) | _quality_fields(quality) | inputs
+        quality = score_run_quality(store, notes, config.quality, run.run_id, config.variants_in_use,
+                                    rollup["notes"], rollup["notes_ok"])
+    rollup |= _quality_fields(quality) | reconcile(counts, rollup["notes"])
     routes = [r | {"f1_overall": quality.route_f1.get(r["variant"])}
               for r in route_rows(notes, partition_rows, run.run_id)]
     tables = {
@@ -85,29 +86,9 @@ def _run_results(store, config, rows, screened, counts, reuse, run, ledger, cloc
     }
     if quality.note_scores:
         tables[NOTE_SCORES] = spark.createDataFrame(quality.note_scores, NOTE_SCORES.schema)
-    partitions = partition_rows.select("partition_id", "notes", "energy_j", "output_tokens").toPandas()
     return RunResults(tables, rollup, routes, quality, partitions)
 
 
 def _quality_fields(quality: RunQuality) -> dict:
     return {"quality_mode": quality.mode, "f1_overall": quality.metrics.get("f1_overall"),
             "json_valid_rate": quality.metrics.get("json_valid_rate")}
-
-
-def write_results(store: TableStore, config: JobConfig, results: RunResults, reuse: ReusePlan | None,
-                  attempt: int, clock: StageClock) -> dict[str, int]:
-    """Write the run's tables concurrently (each is its own Delta commit; most are small, so the commits' fixed
-    costs dominate), add its new outputs to the output cache, then write its run_rollup row with the time every
-    stage took so far (`results.rollup` gets them too); returns each table's new version. A rerun of the run_id
-    replaces its rows."""
-    run_id = results.rollup["run_id"]
-    with clock.stage("writes"):
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            futures = {table.name: pool.submit(store.write_rows, table, frame, run_id, attempt)
-                       for table, frame in results.tables.items()}
-            versions = {name: future.result() for name, future in futures.items()}
-        if reuse:  # after the tables: the notes' lineage looks the cache up as it was before this run
-            update_cache(store, config.cache, results.tables[NOTE_ABSTRACTIONS], reuse)
-    results.rollup.update(clock.columns())
-    rollup = store.spark.createDataFrame([results.rollup], RUN_ROLLUP.schema)
-    return versions | {RUN_ROLLUP.name: store.write_rows(RUN_ROLLUP, rollup, run_id, attempt)}

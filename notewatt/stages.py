@@ -19,7 +19,7 @@ STAGES = {  # name -> what it covers, in the order a run goes through them
     "tables": "the tables after inference: energy apportioned, notes given energy, roll-ups",
     "quality": "scoring quality (part of the tables stage)",
     "writes": "writing the run's Delta tables (run_rollup, written last, holds the others' time)",
-    "mlflow": "logging the MLflow run (in MLflow and the summary only: it comes after the tables)",
+    "mlflow": "logging the MLflow run, alongside the writes (in MLflow and the summary only)",
 }
 
 STAGE_COLUMNS = {f"stage_{name}_s": name for name in STAGES if name != "mlflow"}  # run_rollup's (MLflow's: later)

@@ -130,3 +130,4 @@ OUTPUT_CACHE = Table("output_cache", (  # not per run: one row per cache key, ad
 
 RUN_TABLES = (NOTE_ABSTRACTIONS, PARTITION_ENERGY, DEVICE_ENERGY, ENGINE_LOADS, QUARANTINE, RUN_ROLLUP, ROUTE_ROLLUP,
               NOTE_SCORES)
+TABLES = {table.name: table for table in (*RUN_TABLES, VARIANT_COMPARISONS, OUTPUT_CACHE)}

@@ -25,7 +25,7 @@ def setup(spark, tmp_path):
 
 def test_routes_are_scored_from_one_pass_over_the_gold_notes(setup):
     store, notes, gold = setup
-    quality = score_run_quality(store, notes, QualityConfig(gold_path=gold), "r", ["small", "large"])
+    quality = score_run_quality(store, notes, QualityConfig(gold_path=gold), "r", ["small", "large"], 4, 3)
     assert quality.mode == "gold" and quality.metrics["json_valid_rate"] == 0.75  # 3 of 4 notes, gold or not
     assert quality.metrics["notes_scored"] == 3 and quality.metrics["notes_without_gold"] == 1
     assert quality.route_f1["small"] == 1.0 and quality.route_f1["large"] < quality.metrics["f1_overall"] < 1.0
@@ -34,6 +34,6 @@ def test_routes_are_scored_from_one_pass_over_the_gold_notes(setup):
 
 def test_a_run_without_a_reference_keeps_its_valid_json_rate(setup):
     store, notes, _ = setup
-    quality = score_run_quality(store, notes, QualityConfig(gold_path=None), "r", ["large"])
+    quality = score_run_quality(store, notes, QualityConfig(gold_path=None), "r", ["large"], 4, 3)
     assert (quality.mode, quality.metrics, quality.route_f1, quality.note_scores) == (
         "none", {"json_valid_rate": 0.75}, {"large": None}, [])

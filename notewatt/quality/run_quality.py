@@ -1,5 +1,5 @@
 """Driver side of quality scoring: a run's note rows -> its quality figures, each route's F1, and the per-note
-field scores (rows of the note_scores table), from one scoring pass.
+field scores (rows of the note_scores table), from one scoring pass over the notes that have a reference.
 
 Only notes that have a reference are collected to the driver (gold sets are small); the scoring itself is
 notewatt/quality/scoring.py. With `quality.reference_run_id`, the reference is that run's ok outputs read back
@@ -31,11 +31,6 @@ class RunQuality:
     note_scores: list[dict] = field(default_factory=list)  # note_scores rows; empty when not scored
 
 
-def json_valid_rate(note_rows: DataFrame) -> float | None:
-    """The share of the run's notes (every one it abstracted, scored or not) whose output is ok."""
-    return note_rows.agg(F.avg((F.col("status") == OK).cast("double")).alias("rate")).first().rate
-
-
 def _reference(store: TableStore, quality: QualityConfig) -> tuple[dict[str, dict], str] | None:
     """The configured reference (gold labels, or an earlier run's ok outputs) and its mode name."""
     if quality.reference_run_id:
@@ -51,20 +46,22 @@ def _reference(store: TableStore, quality: QualityConfig) -> tuple[dict[str, dic
 
 
 def score_run_quality(store: TableStore, note_rows: DataFrame, quality: QualityConfig, run_id: str,
-                      variants: list[str]) -> RunQuality:
-    """Score the run, and each of its variants' notes, against the reference, once."""
-    metrics = {"json_valid_rate": json_valid_rate(note_rows)}
+                      variants: list[str], notes: int, notes_ok: int) -> RunQuality:
+    """Score the run, and each of its variants' notes, against the reference, once. `notes` and `notes_ok`
+    (the run's counts, from its roll-up) give the valid-JSON rate over every note and the notes without gold."""
+    metrics = {"json_valid_rate": notes_ok / notes if notes else None}
     reference = _reference(store, quality)
     if reference is None:
         return RunQuality(NOT_SCORED, metrics, dict.fromkeys(variants))
     gold, mode = reference
     ids = sorted(gold)
     wanted = note_rows.where(F.col("note_id").isin(ids)).select("note_id", "variant", "status", "abstraction")
-    notes = wanted.collect()
-    scored = score_notes([(n.note_id, n.status, n.abstraction) for n in notes], gold, mode)
+    scoreable = wanted.collect()
+    scored = score_notes([(n.note_id, n.status, n.abstraction) for n in scoreable], gold, mode)
     metrics |= scored.metrics() | {
-        "notes_without_gold": float(note_rows.where(~F.col("note_id").isin(ids)).count()),
+        "notes_without_gold": float(notes - len(scoreable)),
         "gold_notes_not_in_run": float(len(scored.gold_not_in_run)),
     }
-    route_f1 = {v: scored.metrics({n.note_id for n in notes if n.variant == v}).get("f1_overall") for v in variants}
+    route_f1 = {v: scored.metrics({n.note_id for n in scoreable if n.variant == v}).get("f1_overall")
+                for v in variants}
     return RunQuality(mode, metrics, route_f1, scored.rows(run_id))

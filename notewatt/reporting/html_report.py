@@ -128,12 +128,14 @@ def _check(check) -> dict:
             "limit": _num(check.limit, ".4g"), "detail": check.detail}
 
 
-def run_report_html(rollup: dict, partitions: pd.DataFrame, checks: list | None = None) -> str:
+def run_report_html(rollup: dict, partitions: pd.DataFrame, checks: list | None = None,
+                    chart: bytes | None = None) -> str:
     """The report of one run from its run_rollup row (as a dict) and its partition_energy rows
-    (partition_id, energy_j, output_tokens); `checks` are target checks (notewatt/gate/checks.Check)."""
+    (partition_id, energy_j, output_tokens); `checks` are target checks (notewatt/gate/checks.Check); `chart`
+    the partition chart's PNG where it was drawn already."""
     energy = status(rollup["energy_status"])
     ordered = partitions.sort_values("partition_id")
-    chart = figure_png(partition_energy_chart(ordered, rollup["energy_status"], rollup["energy_sources"]))
+    chart = chart or figure_png(partition_energy_chart(ordered, rollup["energy_status"], rollup["energy_sources"]))
     return TEMPLATES.get_template("run_report.html").render(
         rollup=rollup, energy=energy, energy_css="measured" if energy.measured else "estimated",
         banner_title=_banner_title(energy), figures=_figures(rollup), derived=_derived(rollup), stages=_stages(rollup),

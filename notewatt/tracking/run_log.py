@@ -4,15 +4,19 @@ resolved config, the roll-up, the partition chart and the HTML run report)."""
 
 from __future__ import annotations
 
+import tempfile
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.entities import Metric, RunTag
 from pyspark.sql.types import NumericType
 
 from notewatt.config import JobConfig
 from notewatt.gate.checks import Check, gate_passed, gate_report
-from notewatt.reporting.charts import close_figure, partition_energy_chart
+from notewatt.reporting.charts import figure_png, partition_energy_chart
 from notewatt.reporting.html_report import run_report_html
 from notewatt.tables import RUN_ROLLUP
 from notewatt.tracking.experiment import RUN_ID_TAG, use_experiment
@@ -62,14 +66,15 @@ def route_metrics(routes: list[dict]) -> dict[str, float]:
 
 def log_job_run(
     config: JobConfig, params: dict, rollup: dict, quality: dict[str, float], partitions: pd.DataFrame,
-    table_versions: dict[str, int], checks: list[Check],
+    checks: list[Check], parent_run_id: str | None = None,
 ) -> TrackedRun:
-    """Log the run (nested under an active parent run, e.g. a variant comparison's); metrics are the roll-up's
-    numeric columns and the quality scores, tags say where the data, energy and quality reference came from
-    and whether the run met its targets; artifacts include the HTML run report."""
+    """Log the run (under `parent_run_id`, e.g. a variant comparison's or a tuning search's: the job may log from
+    a thread of its own, where MLflow's active run is not seen); metrics are the roll-up's numeric columns and the
+    quality scores, tags say where the data, energy and quality reference came from and whether the run met its
+    targets; artifacts include the HTML run report. finish_job_run() adds what is known only later."""
     uri, experiment = use_experiment(config.mlflow)
     energy_kind = rollup["energy_status"]
-    with mlflow.start_run(run_name=rollup["run_id"], nested=mlflow.active_run() is not None) as run:
+    with mlflow.start_run(run_name=rollup["run_id"], parent_run_id=parent_run_id) as run:
         mlflow.log_params(params)
         mlflow.log_metrics({k: float(rollup[k]) for k in METRICS if rollup.get(k) is not None} | quality)
         mlflow.set_tags(
@@ -80,22 +85,32 @@ def log_job_run(
                 "notewatt.carbon_intensity_source": rollup["carbon_intensity_source"] or "none",
                 "notewatt.quality_mode": rollup["quality_mode"],
                 "notewatt.gate": ("passed" if gate_passed(checks) else "failed") if checks else "not checked",
-                **{f"delta.{name}.version": str(v) for name, v in table_versions.items()},
             }
         )
         mlflow.log_dict(config.model_dump(mode="json"), "config/resolved_config.json")
         rollup_frame = pd.DataFrame([rollup])
         mlflow.log_text(rollup_frame.to_csv(index=False), "rollup/run_rollup.csv")
         mlflow.log_dict(rollup_frame.astype(str).iloc[0].to_dict(), "rollup/run_rollup.json")
-        chart = partition_energy_chart(partitions, energy_kind, rollup["energy_sources"])
-        mlflow.log_figure(chart, "charts/partition_energy.png")
-        close_figure(chart)
-        mlflow.log_text(run_report_html(rollup, partitions, checks), "report/run_report.html")
+        chart = figure_png(partition_energy_chart(partitions, energy_kind, rollup["energy_sources"]))
+        with tempfile.TemporaryDirectory() as folder:  # the chart is drawn once, for the artifact and the report
+            (Path(folder) / "partition_energy.png").write_bytes(chart)
+            mlflow.log_artifact(str(Path(folder) / "partition_energy.png"), "charts")
+        mlflow.log_text(run_report_html(rollup, partitions, checks, chart), "report/run_report.html")
         if checks:
             mlflow.log_text(gate_report(checks), "report/gate.txt")
     return TrackedRun(experiment.experiment_id, run.info.run_id, uri)
 
 
-def log_stage_time(tracked: TrackedRun, stage: str, seconds: float) -> None:
-    """A stage that ended after the run was logged (MLflow's own): a metric added to the run."""
-    mlflow.MlflowClient(tracking_uri=tracked.tracking_uri).log_metric(tracked.run_id, f"stage_{stage}_s", seconds)
+def active_run_id() -> str | None:
+    """The MLflow run active in this thread (the parent a job's run goes under), if any."""
+    run = mlflow.active_run()
+    return run.info.run_id if run else None
+
+
+def finish_job_run(tracked: TrackedRun, table_versions: dict[str, int], stage_seconds: dict[str, float]) -> None:
+    """What the run learns after it was logged: the Delta table versions it wrote (tags) and the time of the stages
+    that ended later (metrics stage_<name>_s)."""
+    client = mlflow.MlflowClient(tracking_uri=tracked.tracking_uri)
+    tags = [RunTag(f"delta.{name}.version", str(version)) for name, version in table_versions.items()]
+    metrics = [Metric(f"stage_{name}_s", seconds, int(time.time() * 1000), 0) for name, seconds in stage_seconds.items()]
+    client.log_batch(tracked.run_id, metrics=metrics, tags=tags)
