@@ -16,6 +16,7 @@ def spark():
 
     config = load_config([DEFAULT_PROFILE]).spark
     config.conf["spark.sql.shuffle.partitions"] = "2"
+    config.conf["spark.sql.ui.retainedExecutions"] = "100"  # one JVM runs the whole suite's queries (default 1000)
     session = start_spark(config)
     yield session
     session.stop()
