@@ -22,9 +22,9 @@ from notewatt.config import ConfigError, PreprocessConfig
 from notewatt.spark_line import current_line
 from notewatt.stage_cost import StageCost, materialised
 from udfs.html_text import HTML_TAG
+from udfs.preprocess import SENTENCE_STARTS
 
 SPARK_NLP = "spark_nlp"
-SENTENCE_STARTS = "sentence_starts"
 
 
 def check_preprocess(preprocess: PreprocessConfig) -> None:

@@ -46,8 +46,9 @@ def materialised(frame: DataFrame, name: str) -> tuple[DataFrame, StageCost]:
 def executor_cpu_s(context, group: str, wait_s: float = 10.0) -> float | None:
     """The executor CPU time of the job group's stages, from the REST API (its figures settle once the UI's
     listener has seen the stages complete); None, with a warning, where the UI is off or does not answer."""
-    stage_ids = [s for job in context.statusTracker().getJobIdsForGroup(group)
-                 for s in context.statusTracker().getJobInfo(job).stageIds]
+    tracker = context.statusTracker()
+    jobs = [tracker.getJobInfo(job) for job in tracker.getJobIdsForGroup(group)]
+    stage_ids = [s for job in jobs if job is not None for s in job.stageIds]  # None: a job the UI has forgotten
     if not context.uiWebUrl or not stage_ids:
         log.warning("no Spark UI (spark.ui.enabled) or no stages for %s: its CPU time and energy are unknown", group)
         return None
@@ -55,7 +56,7 @@ def executor_cpu_s(context, group: str, wait_s: float = 10.0) -> float | None:
     while True:
         try:
             attempts = [a for s in stage_ids for a in _stage_attempts(context, s)]
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # no answer, or not JSON
             log.warning("Spark's REST API did not answer (%s): %s's CPU time is unknown", type(exc).__name__, group)
             return None
         if all(a["status"] in ("COMPLETE", "SKIPPED") for a in attempts) or time.monotonic() > deadline:

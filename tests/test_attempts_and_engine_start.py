@@ -4,13 +4,12 @@ import json
 import threading
 import time
 
-import pandas as pd
 import pytest
 
 import udfs.abstract_partition as partition
 from notewatt.inference import one_attempt_per_partition
 from tests.fakes import FakeEngine, TraceMeter
-from udfs.abstract_partition import OUTPUT_DTYPES, output_frame
+from udfs.abstract_partition import output_frame
 from udfs.energy_ledger import read_entries
 from udfs.engine import EngineSpec, EngineStartError
 from udfs.meters import MeteringError, TaskMeters

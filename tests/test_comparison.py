@@ -1,5 +1,3 @@
-import pytest
-
 from notewatt.reporting.charts import pareto_chart
 from notewatt.comparison import comparison_table, pareto_front, quality_column, table_rows
 

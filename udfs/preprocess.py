@@ -12,13 +12,16 @@ from udfs.prompts import Prompt, PromptTemplate, fit_prompt
 from udfs.sections import chunk_sections, drop_sections, normalise_header, split_sections
 
 CHUNK_MARGIN_TOKENS = 16  # chunk token counts are summed per piece: leave room for joins and the template
+SENTENCE_STARTS = "sentence_starts"  # the notes' column of sentence start offsets, where Spark NLP split them
 
 
 @dataclass(frozen=True)
 class Preprocessing:
     drop_sections: frozenset[str] = frozenset()  # normalised section headers
     chunk_long_notes: bool = True
-    sentence_boundaries: str = "python"  # python (a regex) | spark_nlp (the notes' sentence_starts)
+    # what cut the sentences: the notes' SENTENCE_STARTS column where they carry one (spark_nlp), else a regex
+    # (python); a name for the output cache's key, the cuts themselves follow the column
+    sentence_boundaries: str = "python"
 
 
 @dataclass(frozen=True)
