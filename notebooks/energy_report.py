@@ -79,7 +79,8 @@ print(f"{len(runs)} run(s), {len(parts)} partition(s); quality metric: {quality_
 # MAGIC %md
 # MAGIC ## Per run
 # MAGIC Wh per 1,000 notes (lower is better) and output tokens per joule (higher is better). Hatched bars and
-# MAGIC `[ESTIMATED]` or `[PARTLY ESTIMATED]` labels: the run's energy is (partly) an estimate, not a measurement;
+# MAGIC `[ESTIMATED]`, `[PARTLY ESTIMATED]` or `[INCOMPLETE]` labels: the run's energy is (partly) an estimate, or
+# MAGIC misses a device that could not be read (a lower bound), not a measurement;
 # MAGIC `measured_share` is the part of its joules read from NVML or RAPL (a GPU run without RAPL measures its GPUs
 # MAGIC and estimates its host's CPU and DRAM).
 

@@ -139,8 +139,10 @@ def _impact(energy_wh: Column, notes: Column, impact: ImpactFactors) -> list[Col
 
 
 def run_rollup_row(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame, run: RunInfo) -> dict:
-    """The run_rollup row, labelled."""
-    return labelled(run_rollup(notes, partitions, engine_loads, run).first().asDict())
+    """The run_rollup row, labelled; its engine loads' energy too (engine_load_status)."""
+    row = run_rollup(notes, partitions, engine_loads, run).first().asDict()
+    loads = row.pop("load_sources") or []
+    return labelled(row) | {"engine_load_status": status_of(loads).name if loads else None}
 
 
 def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame, run: RunInfo) -> DataFrame:
@@ -149,7 +151,8 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
     facility, carbon and cost figures."""
     counts = notes.agg(*_note_counts())
     loads = engine_loads.agg(wh(F.coalesce(F.sum("energy_j"), F.lit(0.0))).alias("engine_load_wh"),
-                             F.max("duration_s").alias("engine_load_s"))
+                             F.max("duration_s").alias("engine_load_s"),
+                             F.collect_list("energy_source").alias("load_sources"))
     row = counts.crossJoin(_energy(partitions)).crossJoin(loads)
     energy_wh = wh(F.col("energy_j"))
     return row.select(
@@ -176,6 +179,8 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         wh_per_1000_notes(F.col("energy_j"), F.col("notes")).alias("wh_per_1000_notes"),
         F.lit(run.retry.energy_j).cast("double").alias("retry_energy_j"),
         F.lit(run.retry.windows).cast("long").alias("retry_windows"),
+        F.lit(run.retry.unfinished).cast("long").alias("retry_unfinished_windows"),
+        F.lit(run.retry.status).cast("string").alias("retry_energy_status"),
         wh_per_1000_notes(F.col("energy_j") + F.lit(run.retry.energy_j).cast("double"), F.col("notes"))
         .alias("wh_per_1000_notes_incl_retries"),
         F.lit(run.preprocess_s).cast("double").alias("preprocess_s"),
@@ -189,6 +194,7 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         "window_sources",
         "engine_load_wh",
         "engine_load_s",
+        "load_sources",
         "inference_s",
         "partitions",
         "partial_partitions",

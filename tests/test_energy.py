@@ -2,9 +2,10 @@ import time
 
 import pytest
 
+from notewatt.energy.vocabulary import INCOMPLETE, MEASURED, status_of
 from tests.fakes import TraceMeter
 from udfs.energy import EnergyMonitor, Sample, device_energy, idle_power_w, trapezoid_energy_j
-from udfs.meters import CpuTimeEstimateMeter, RaplMeter, physical_gpu_address
+from udfs.meters import UNMETERED, CpuTimeEstimateMeter, RaplMeter, physical_gpu_address
 
 
 def trace(power, t_end, dt=0.1, energy=None):
@@ -154,9 +155,21 @@ def test_a_counter_that_did_not_advance_without_power_samples_is_partial_not_0_j
     window = monitor.begin()
     time.sleep(0.05)
     m = monitor.end(window)
-    assert m.energy_j == 0.0 and m.partial
+    assert m.energy_j == 0.0 and m.partial and m.energy_source == UNMETERED  # missing, not a 0 J measurement
     assert "fake-gpu: energy counter did not advance" in m.partial_reason
     assert m.devices[0].counter_start_j is None  # a stuck counter gives the driver no edges to split with
+
+
+def test_a_stuck_gpu_beside_a_measured_host_makes_the_window_incomplete_not_measured():
+    stuck = TraceMeter(clock=time.monotonic, energy=lambda t: 42.0)
+    host = TraceMeter(clock=time.monotonic, power=lambda t: 50.0)
+    host.device, host.component, host.counter_source, host.power_source = "cpu", "host", "rapl", "rapl"
+    monitor = EnergyMonitor([stuck, host], sample_interval_s=0.01)
+    window = monitor.begin()
+    time.sleep(0.05)
+    m = monitor.end(window)
+    assert m.energy_j > 0 and m.energy_source == f"rapl,{UNMETERED}"
+    assert status_of([m.energy_source]) is INCOMPLETE and status_of(["rapl", "nvml_counter"]) is MEASURED
 
 
 def test_a_window_that_reads_0_j_is_logged(caplog):

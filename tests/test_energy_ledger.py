@@ -102,7 +102,17 @@ def test_retry_energy_is_the_ledgers_windows_the_run_did_not_keep(tmp_path):
         ledger.record(e)
     retry = retry_energy(str(tmp_path), {"kept-a", "kept-b"})
     assert (retry.energy_j, retry.windows) == (10.0, 2)
-    assert retry_energy(str(tmp_path), {"kept-a", "kept-b", "failed", "killed"}).energy_j == 0.0
+    assert (retry.unfinished, retry.status) == (1, "estimated")  # "killed" counts to its last heartbeat
+    nothing = retry_energy(str(tmp_path), {"kept-a", "kept-b", "failed", "killed"})
+    assert (nothing.energy_j, nothing.windows, nothing.unfinished, nothing.status) == (0.0, 0, 0, None)
+
+
+def test_a_window_leaves_an_open_entry_as_it_begins(tmp_path):
+    monitor = EnergyMonitor([TraceMeter(clock=time.monotonic, power=lambda t: 100.0)], 0.01, heartbeat_s=60)
+    window = monitor.begin(listener(tmp_path))
+    [opened] = read_entries(str(tmp_path))  # an attempt killed now, before its first heartbeat, is still seen
+    assert (opened["state"], opened["window_id"], opened["energy_j"]) == (OPEN, window.window_id, 0.0)
+    monitor.end(window)
 
 
 def test_retry_energy_is_unknown_when_the_ledger_lacks_a_kept_window(tmp_path, caplog):

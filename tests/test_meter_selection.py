@@ -4,9 +4,10 @@ NVML device), always the host beside them (RAPL, else the labelled estimate), an
 
 import pytest
 
+from notewatt.energy.vocabulary import INCOMPLETE, status_of
 from tests.fakes import FakeNvml, fake_rapl_tree
 from udfs.energy import EnergyMonitor
-from udfs.meters import ESTIMATE, GPU, HOST, RAPL, MeteringError, gpu_meters, rapl_meter, task_meters
+from udfs.meters import ESTIMATE, GPU, HOST, RAPL, UNMETERED, MeteringError, gpu_meters, rapl_meter, task_meters
 
 TWO_GPUS = {0: ("GPU-aaa", "NVIDIA H200", 5_000_000, 300_000), 1: ("GPU-bbb", "NVIDIA H200", 7_000_000, 250_000)}
 
@@ -56,13 +57,14 @@ def test_nvml_error_with_require_measured_fails_naming_the_device_and_the_error(
         meters(tmp_path, visible="7", require=True)
 
 
-def test_nvml_error_without_require_measured_labels_every_window_estimate_with_the_reason(tmp_path):
+def test_nvml_error_without_require_measured_labels_every_window_incomplete_with_the_reason(tmp_path):
     metered = meters(tmp_path, addresses=["1"], nvml=FakeNvml(TWO_GPUS, broken=[1]))
     assert [m.device for m in metered.meters] == ["cpu"]
     assert "GPU 1" in metered.unmetered and "NVMLError_GpuIsLost" in metered.unmetered
     monitor = EnergyMonitor(metered.meters, 0.0, unmetered=metered.unmetered)
     m = monitor.end(monitor.begin())
-    assert m.energy_source == ESTIMATE and m.partial and "NVMLError_GpuIsLost" in m.partial_reason
+    assert m.energy_source == f"{ESTIMATE},{UNMETERED}" and m.partial and "NVMLError_GpuIsLost" in m.partial_reason
+    assert status_of([m.energy_source]) is INCOMPLETE  # the GPU's energy is missing, not estimated
 
 
 def test_require_measured_without_gpus_needs_rapl(tmp_path):

@@ -16,7 +16,9 @@ from notewatt.reporting.charts import (
     figure_png, pareto_chart, partition_distribution_chart, run_energy_chart, trend_chart,
 )
 from notewatt.reporting.html_report import run_report_html
+from notewatt.reporting.summary import summary_text
 from notewatt.reporting.notebook_frames import F1, JSON_VALID, partition_figures, runs_with_quality
+from notewatt.tracking.run_log import TrackedRun
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "energy_report.ipynb"
@@ -44,9 +46,11 @@ ROLLUP = {
     "carbon_intensity_source": "codecarbon:DEU 2023", "price_per_kwh": None, "currency": "USD",
     "measured_share": 0.0, "gpu_energy_wh": 0.0, "host_energy_wh": 0.8899, "retry_energy_j": 0.0, "retry_windows": 0,
     "wh_per_1000_notes_incl_retries": 24.719, "preprocess_s": None, "preprocess_energy_j": None,
+    "engine_load_status": "estimated", "retry_unfinished_windows": 0, "retry_energy_status": None,
 }
 MEASURED = ROLLUP | {"energy_status": "measured", "energy_sources": "nvml_counter,rapl", "energy_above_idle_wh": 0.61,
-                     "measured_share": 1.0, "gpu_energy_wh": 0.7, "host_energy_wh": 0.1899}
+                     "measured_share": 1.0, "gpu_energy_wh": 0.7, "host_energy_wh": 0.1899,
+                     "engine_load_status": "measured"}
 PARTITIONS = pd.DataFrame({"partition_id": [1, 0], "energy_j": [1500.0, 1703.6], "output_tokens": [4400, 5490]})
 
 
@@ -78,6 +82,22 @@ def test_a_partly_estimated_run_says_so():
                            PARTITIONS)
     assert "PARTLY ESTIMATED ENERGY: not a measurement" in html and "Measured energy" not in html
     assert "<code>estimate</code>" in html and "<code>rapl</code>" in html
+
+
+def test_an_incomplete_run_its_engine_loads_and_its_retries_each_carry_their_own_status():
+    rollup = MEASURED | {"energy_status": "incomplete", "energy_sources": "nvml_counter,rapl,unmetered",
+                         "engine_load_status": "estimated", "retry_energy_j": 360.0, "retry_windows": 2,
+                         "retry_unfinished_windows": 1, "retry_energy_status": "measured"}
+    html = run_report_html(rollup, PARTITIONS)
+    assert 'class="banner estimated"' in html and "INCOMPLETE ENERGY: not a measurement" in html
+    assert "<code>unmetered</code>" in html and "NOT MEASURED" in html  # what the source means
+    assert re.search(r"Engine loads</td>.*?<span class=\"tag estimated\">ESTIMATED</span>", html)
+    assert "0.1000 Wh in 2 discarded window(s), MEASURED; 1 killed before closing" in html
+    text = summary_text(rollup | {"notes_in": 36, "notes_quarantined": 0, "quality_mode": "none", "f1_overall": None,
+                                  "json_valid_rate": None, "notes_reused": 0, "cache_hit_rate": 0.0,
+                                  "energy_avoided_wh": None, "prefix_cache_hit_rate": None, "engine_load_s": 8.0},
+                        {}, TrackedRun("exp", "m", "file:/tmp"), {})
+    assert "INCOMPLETE" in text and "engine loads 0.3302 Wh ESTIMATED" in text and "a lower bound" in text
 
 
 def test_derived_figures_carry_their_factors_and_label():

@@ -29,7 +29,7 @@ def frames(spark):
          ("v", 1, 300.0, "estimate", 2.0, 14.0, 1, 20, 80, None, False, True, False, 0.0, 300.0, 0.0)],
         PART_COLS,
     )
-    loads = spark.createDataFrame([(50.0, 8.5)], "energy_j double, duration_s double")
+    loads = spark.createDataFrame([(50.0, 8.5, "estimate")], "energy_j double, duration_s double, energy_source string")
     return notes, partitions, loads
 
 
@@ -54,7 +54,8 @@ def test_rollup_arithmetic(frames):
     assert row["energy_status"] == "partly_estimated" and row["energy_sources"] == "estimate,nvml_counter"
     assert row["measured_share"] == pytest.approx(100 / 400)
     assert (row["gpu_energy_wh"], row["host_energy_wh"]) == pytest.approx((100 / J_PER_WH, 300 / J_PER_WH))
-    assert (row["retry_energy_j"], row["retry_windows"]) == (0.0, 0)
+    assert (row["retry_energy_j"], row["retry_windows"], row["retry_energy_status"]) == (0.0, 0, None)
+    assert row["engine_load_status"] == "estimated"  # the loads' own sources label them
     assert row["wh_per_1000_notes_incl_retries"] == pytest.approx(row["wh_per_1000_notes"])
     assert row["energy_above_idle_wh"] is None  # one partition had no idle reading
     assert (row["partial_partitions"], row["shared_device_partitions"]) == (1, 1)
@@ -82,6 +83,7 @@ def test_a_run_where_every_note_was_reused_has_no_inference_energy(frames, spark
     row = run_rollup_row(notes, partitions.limit(0), loads.limit(0), run)
     assert (row["energy_status"], row["energy_wh"], row["wh_per_1000_notes"]) == ("no_inference", 0.0, 0.0)
     assert row["output_tokens_per_joule"] is None and row["energy_avoided_wh"] is None
+    assert row["engine_load_status"] is None  # no engine loaded
 
 
 def test_route_rollup_gives_each_variant_its_own_energy_and_notes(spark):
@@ -125,7 +127,7 @@ def test_energy_status_and_measured_share(spark, sources, shares, status):
          for i, (s, m) in enumerate(zip(sources, shares))], PART_COLS
     )
     notes = spark.createDataFrame([(0, "a", "ok", 1, 1, "v", False, 0, 0)], NOTE_COLS)
-    loads = spark.createDataFrame([(1.0, 2.0)], "energy_j double, duration_s double")
+    loads = spark.createDataFrame([(1.0, 2.0, "estimate")], "energy_j double, duration_s double, energy_source string")
     no_impact = ImpactFactors(1.0, None, None, None, "USD")
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=1.0, impact=no_impact)
     row = run_rollup_row(notes, partitions, loads, run)
@@ -139,9 +141,10 @@ def test_energy_status_and_measured_share(spark, sources, shares, status):
 def test_retried_attempts_energy_is_reported_but_not_charged_to_notes(frames):
     notes, partitions, loads = frames
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=20.0, impact=IMPACT,
-                  retry=RetryEnergy(200.0, 1))
+                  retry=RetryEnergy(200.0, 1, 1, "measured"))
     row = run_rollup_row(notes, partitions, loads, run)
     assert (row["retry_energy_j"], row["retry_windows"]) == (200.0, 1)
+    assert (row["retry_unfinished_windows"], row["retry_energy_status"]) == (1, "measured")
     assert row["wh_per_1000_notes"] == pytest.approx(400 / J_PER_WH / 3 * 1000)
     assert row["wh_per_1000_notes_incl_retries"] == pytest.approx(600 / J_PER_WH / 3 * 1000)
     unknown = replace(run, retry=RetryEnergy(None, None))

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from notewatt.energy.vocabulary import ESTIMATED, MEASURED, NO_INFERENCE, PARTLY_ESTIMATED, status_of
+from notewatt.energy.vocabulary import ESTIMATED, INCOMPLETE, MEASURED, NO_INFERENCE, PARTLY_ESTIMATED, status_of
 from notewatt.progress import Progress, progress_line
 from notewatt.stages import STAGE_COLUMNS, StageClock
 from notewatt.tables import RUN_ROLLUP
@@ -16,7 +16,7 @@ def test_stages_add_up_and_only_known_ones_are_timed():
         time.sleep(0.02)
     with clock.stage("writes"):
         time.sleep(0.02)
-    assert clock.seconds["writes"] >= 0.04 and clock.seconds["launch"] > 0
+    assert clock.seconds["writes"] >= 0.04
     columns = clock.columns()
     assert columns["stage_writes_s"] == clock.seconds["writes"] and columns["stage_inference_s"] is None
     assert set(columns) == set(STAGE_COLUMNS) <= set(RUN_ROLLUP.columns) and "stage_mlflow_s" not in columns
@@ -28,6 +28,7 @@ def test_stages_add_up_and_only_known_ones_are_timed():
 @pytest.mark.parametrize("sources, status", [
     ([], NO_INFERENCE), (["nvml_counter", "rapl"], MEASURED), (["estimate", "estimate"], ESTIMATED),
     (["estimate,nvml_counter"], PARTLY_ESTIMATED), (["estimate", "nvml_counter"], PARTLY_ESTIMATED),
+    (["nvml_counter", "rapl,unmetered"], INCOMPLETE), (["estimate,unmetered"], INCOMPLETE),
 ])
 def test_one_rule_labels_a_set_of_windows(sources, status):
     assert status_of(sources) is status

@@ -28,7 +28,7 @@ from udfs.energy_ledger import ENGINE_LOAD, PARTITION
 from udfs.engine import Engine, EngineSpec, EngineStartError, Generation, VllmEngine
 from udfs.gpu_binding import bind_task_gpus, bound_addresses
 from udfs.meters import TaskMeters
-from udfs.preprocess import NotePrompts, Preprocessing, note_prompts
+from udfs.preprocess import SENTENCE_STARTS, NotePrompts, Preprocessing, note_prompts
 from udfs.prompts import PromptTemplate
 from udfs.task_energy import MeteringSettings, ledger_listener, meters_for, monitor_for
 from udfs.task_info import TaskInfo, current_task
@@ -91,6 +91,16 @@ class LoadedEngine:
 _ENGINES: dict[str, LoadedEngine] = {}  # per Python worker, least recently used first; survives across tasks
 
 
+def _idle_power_w(meter) -> float | None:
+    """A device's idle draw, or None (above-idle figures then unavailable) when it cannot be read: an idle reading
+    is a nice-to-have that must not fail the task."""
+    try:
+        return idle_power_w(meter)
+    except Exception as exc:
+        log.warning("idle power of %s could not be read (%s): no above-idle figures", meter.device, type(exc).__name__)
+        return None
+
+
 def cached_engine(
     spec: EngineSpec, metered: TaskMeters, metering: MeteringSettings, listener: Listener, keep: int = 1
 ) -> LoadedEngine:
@@ -102,7 +112,7 @@ def cached_engine(
         return _ENGINES[spec.key]
     while len(_ENGINES) >= keep:
         _close(_ENGINES.pop(next(iter(_ENGINES))))
-    idle = [idle_power_w(meter) for meter in metered.meters]
+    idle = [_idle_power_w(meter) for meter in metered.meters]
     started = time.monotonic()
     with monitor_for(metering, metered, idle).measure(listener) as window:
         engine = start_engine(spec, metered)
@@ -214,7 +224,7 @@ def abstract_chunk(
     validation, and a note's chunk results merged into one row."""
     note_types = chunk["note_type"] if "note_type" in chunk else [None] * len(chunk)
     flags = [",".join(f) if f is not None else "" for f in chunk.get("input_flags", [None] * len(chunk))]
-    starts = chunk.get("sentence_starts", [None] * len(chunk))  # Spark NLP's sentences (notewatt/nlp_stage.py)
+    starts = chunk.get(SENTENCE_STARTS, [None] * len(chunk))  # Spark NLP's sentences (notewatt/nlp_stage.py)
     budget = engine.max_model_len - settings.max_tokens
     notes = [
         note_prompts(settings.template, str(text), note_type, engine, budget, settings.preprocessing,

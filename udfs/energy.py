@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from udfs.meters import Meter
+from udfs.meters import UNMETERED, Meter
 
 log = logging.getLogger("notewatt.energy")
 
@@ -91,7 +91,7 @@ class DeviceResult:
 
 def device_energy(meter: Meter, samples: list[Sample]) -> DeviceResult:
     """One device's energy over a window from its readings (first and last sample bound the window): the
-    counter's delta when it moved, else integrated power samples, else 0 J with the problem named."""
+    counter's delta when it moved, else integrated power samples, else 0 J `unmetered` with the problem named."""
     first, last = samples[0], samples[-1]
     power = [(s.t, s.power_w) for s in samples if s.power_w is not None]
     peaks = [p for _, p in power] or counter_power_w(samples)
@@ -105,7 +105,7 @@ def device_energy(meter: Meter, samples: list[Sample]) -> DeviceResult:
         problem = f"{meter.device}: energy counter did not advance in {seconds:.3f} s and no power samples"
     else:
         problem = f"{meter.device}: no energy counter or power readings in {seconds:.3f} s"
-    return DeviceResult(0.0, meter.counter_source, peak, problem)
+    return DeviceResult(0.0, UNMETERED, peak, problem)
 
 
 def read(meter: Meter) -> Sample:
@@ -152,6 +152,8 @@ class EnergyMonitor:
 
     def begin(self, listener: Listener | None = None) -> Window:
         window = Window(uuid.uuid4().hex, time.time(), [[read(meter)] for meter in self.meters], listener)
+        if listener is not None:  # an attempt killed before its first heartbeat still leaves its window behind
+            listener(self._measurement(window), "open")
         if self.sample_interval_s > 0:
             window.thread = threading.Thread(target=self._sample, args=(window,), name="energy-sampler", daemon=True)
             window.thread.start()
@@ -225,6 +227,7 @@ class EnergyMonitor:
         devices = [d for d, _ in read_devices]
         problems = [p for p in (self.unmetered, window.error, *(p for _, p in read_devices)) if p]
         energy = sum(d.energy_j for d in devices)
+        sources = {d.energy_source for d in devices} | ({UNMETERED} if self.unmetered else set())
         peaks = [d.peak_power_w for d in devices if d.peak_power_w is not None]
         idles = [d.idle_power_w for d in devices if d.idle_power_w is not None]
         return Measurement(
@@ -233,7 +236,7 @@ class EnergyMonitor:
             end_ts=end_ts,
             duration_s=duration,
             energy_j=energy,
-            energy_source=",".join(sorted({d.energy_source for d in devices})) or self.meters[0].counter_source,
+            energy_source=",".join(sorted(sources)) or self.meters[0].counter_source,
             device=",".join(m.device for m in self.meters),
             device_name=",".join(m.device_name for m in self.meters),
             avg_power_w=energy / duration,

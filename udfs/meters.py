@@ -24,6 +24,7 @@ NVML_COUNTER = "nvml_counter"  # delta of a GPU's total-energy counter
 NVML_POWER = "nvml_power"  # GPU power samples, integrated
 RAPL = "rapl"  # CPU package and DRAM energy counters
 ESTIMATE = "estimate"  # process CPU time x watts per core + resident memory x watts per GiB: not measured
+UNMETERED = "unmetered"  # a device the work used that could not be read: its energy is missing (partial_reason)
 MEASURED_SOURCES = (NVML_COUNTER, NVML_POWER, RAPL)
 
 GPU, HOST = "gpu", "host"  # a meter's component: the window's energy_j is gpu_energy_j + host_energy_j

@@ -1,7 +1,9 @@
 """Energy spent by task attempts whose rows were discarded (failed, killed, speculative losers): the windows
 in the run's energy ledger (udfs/energy_ledger.py) that are not among the windows the run kept. It is not
-charged to notes; the roll-up reports it as retry_energy_j and wh_per_1000_notes_incl_retries. Each entry
-is its window's own reading (not apportioned among windows that shared a device)."""
+charged to notes; the roll-up reports it as retry_energy_j and wh_per_1000_notes_incl_retries, labelled by
+retry_energy_status. Each entry is its window's own reading (not apportioned among windows that shared a
+device); a window killed before it closed counts up to its last heartbeat (retry_unfinished_windows: a lower
+bound)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import logging
 from dataclasses import dataclass
 
 from notewatt.config import JobConfig, resolve_path
-from udfs.energy_ledger import read_entries
+from notewatt.energy.vocabulary import status_of
+from udfs.energy_ledger import OPEN, read_entries
 
 log = logging.getLogger("notewatt.retries")
 LEDGER_FOLDER = "_energy_ledger"
@@ -19,11 +22,15 @@ LEDGER_FOLDER = "_energy_ledger"
 class RetryEnergy:
     energy_j: float | None  # None: unknown (the ledger could not be read, or lacks windows the run kept)
     windows: int | None
+    unfinished: int | None = 0  # windows killed before they closed: counted up to their last heartbeat
+    status: str | None = None  # the energy status of the discarded windows' sources; None without any
 
 
 def ledger_root(config: JobConfig) -> str:
     """Where the runs' ledgers are: energy.ledger_path, else beside the Delta tables."""
-    return (config.energy.ledger_path or f"{resolve_path(config.output.path).rstrip('/')}/{LEDGER_FOLDER}").rstrip("/")
+    if config.energy.ledger_path:
+        return resolve_path(config.energy.ledger_path).rstrip("/")
+    return f"{resolve_path(config.output.path).rstrip('/')}/{LEDGER_FOLDER}"
 
 
 def ledger_folder(config: JobConfig, run_id: str, job_attempt: int) -> str:
@@ -44,4 +51,6 @@ def retry_energy(folder: str, kept_window_ids: set[str]) -> RetryEnergy:
                     folder, len(missing), len(kept_window_ids))
         return RetryEnergy(None, None)
     discarded = [e for e in entries if e["window_id"] not in kept_window_ids]
-    return RetryEnergy(sum(e["energy_j"] for e in discarded), len(discarded))
+    sources = [e["energy_source"] for e in discarded]
+    return RetryEnergy(sum(e["energy_j"] for e in discarded), len(discarded),
+                       sum(e["state"] == OPEN for e in discarded), status_of(sources).name if sources else None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from udfs.meters import ESTIMATE, MEASURED_SOURCES, NVML_COUNTER, NVML_POWER, RAPL
+from udfs.meters import ESTIMATE, NVML_COUNTER, NVML_POWER, RAPL, UNMETERED
 
 J_PER_WH = 3600.0
 REUSED = "reused (no inference)"  # energy_source of a note whose output was reused: 0 inference joules
@@ -22,6 +22,8 @@ SOURCES = {  # energy_source -> what it means
     ESTIMATE: "ESTIMATED: CPU time of the worker process and its children x energy.cpu_watts_per_core, plus its "
               "resident memory x energy.dram_watts_per_gib over time; a rule of thumb (±50 % or worse against a "
               "wall meter) that ranks variants on one machine but is no absolute figure",
+    UNMETERED: "NOT MEASURED: a device the work used could not be read (an NVML error, or a counter that did not "
+               "advance with no power samples); its energy is missing, and partial_reason says which and why",
     REUSED: "no inference: the note's output was reused (output cache or a repeat in the run)",
 }
 
@@ -55,12 +57,18 @@ ESTIMATED = EnergyStatus(
     "No partition had an NVML or RAPL reading: every energy figure is an estimate, not a measurement.",
     "ESTIMATED (no NVML/RAPL: CPU time x watts per core + memory x watts per GiB)",
 )
+INCOMPLETE = EnergyStatus(
+    "incomplete", "INCOMPLETE", False, "tab:purple",
+    "A device the work used could not be read in some windows (partial_reason says which and why): their energy "
+    "is missing, so the figures are lower bounds, whatever share of them was measured.",
+    "INCOMPLETE (a device could not be read in some windows: see partial_reason; a lower bound)",
+)
 NO_INFERENCE = EnergyStatus(
     "no_inference", "NO INFERENCE", True, "tab:gray",
     "Every note's output was reused (output cache): the run generated nothing and spent no inference energy.",
     "none spent on inference: every note was reused",
 )
-STATUSES = {s.name: s for s in (MEASURED, PARTLY_ESTIMATED, ESTIMATED, NO_INFERENCE)}
+STATUSES = {s.name: s for s in (MEASURED, PARTLY_ESTIMATED, ESTIMATED, INCOMPLETE, NO_INFERENCE)}
 
 
 def status(name: str) -> EnergyStatus:
@@ -69,19 +77,17 @@ def status(name: str) -> EnergyStatus:
 
 def status_of(window_sources: list[str]) -> EnergyStatus:
     """The status of energy read by windows with these energy_source values (each comma-joined over a window's
-    devices): measured when no window's include an estimate, estimated when every window's are only estimates,
-    partly estimated in between; no inference without a window."""
+    devices): incomplete when a window could not read a device; else measured when no window's include an
+    estimate, estimated when every window's are only estimates, partly estimated in between; no inference
+    without a window."""
     sources = [set(s.split(",")) for s in window_sources]
     if not sources:
         return NO_INFERENCE
+    if any(UNMETERED in s for s in sources):
+        return INCOMPLETE
     if not any(ESTIMATE in s for s in sources):
         return MEASURED
     return ESTIMATED if all(s == {ESTIMATE} for s in sources) else PARTLY_ESTIMATED
-
-
-def is_measured(source: str) -> bool:
-    """Whether an energy_source (one name) is a measurement."""
-    return source in MEASURED_SOURCES
 
 
 def wh(energy_j):
@@ -100,3 +106,13 @@ def measured_share_text(share: float | None) -> str:
         return "n/a (no energy spent)"
     suffix = " (all measured)" if share == 1 else " (all estimated)" if share == 0 else ""
     return f"{share:.3f}{suffix}"
+
+
+def retried_attempts_text(rollup: dict) -> str:
+    """The discarded attempts' energy in words, with its status and whether it is a lower bound; assumes the
+    ledger was complete (retry_energy_j known)."""
+    label = f", {status(rollup['retry_energy_status']).label}" if rollup.get("retry_energy_status") else ""
+    unfinished = rollup.get("retry_unfinished_windows") or 0
+    bound = (f"; {unfinished} killed before closing, counted to their last heartbeat: a lower bound"
+             if unfinished else "")
+    return f"{wh(rollup['retry_energy_j']):.4f} Wh in {rollup['retry_windows']} discarded window(s){label}{bound}"

@@ -13,7 +13,9 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from notewatt.energy.vocabulary import MEASURED, SOURCES, EnergyStatus, measured_share_text, status, wh
+from notewatt.energy.vocabulary import (
+    MEASURED, SOURCES, EnergyStatus, measured_share_text, retried_attempts_text, status, wh,
+)
 from notewatt.reporting.charts import figure_png, partition_energy_chart
 from notewatt.stages import STAGE_COLUMNS, STAGES
 
@@ -28,7 +30,7 @@ class Figure:
     name: str
     value: str
     note: str = ""
-    tagged: bool = False  # carries the run's energy status tag (MEASURED, ESTIMATED, ...)
+    status: EnergyStatus | None = None  # the energy status tag the figure carries (MEASURED, ESTIMATED, ...)
 
 
 def _num(value, spec: str = ".4f") -> str:
@@ -43,40 +45,45 @@ def _banner_title(energy: EnergyStatus) -> str:
 
 
 def _figures(rollup: dict) -> list[Figure]:
-    """The run's headline figures; the energy figures carry the status tag."""
+    """The run's headline figures; the energy figures carry their status tag (the engine loads' their own)."""
     notes, ok = rollup["notes"], rollup["notes_ok"]
+    energy = status(rollup["energy_status"])
     above_idle = rollup["energy_above_idle_wh"]
     return [
         Figure("Notes", f"{notes:,}", f"{ok:,} ok ({_num(100.0 * ok / notes if notes else None, '.1f')} %)"),
-        Figure("Energy", f"{_num(rollup['energy_wh'])} Wh", f"sources: {rollup['energy_sources']}", tagged=True),
+        Figure("Energy", f"{_num(rollup['energy_wh'])} Wh", f"sources: {rollup['energy_sources']}", status=energy),
         Figure("Measured share", measured_share_text(rollup["measured_share"]),
                f"GPU {_num(rollup['gpu_energy_wh'])} Wh, host {_num(rollup['host_energy_wh'])} Wh"),
         Figure("Above idle", "n/a", "needs an idle reading on every partition") if above_idle is None
-        else Figure("Above idle", f"{_num(above_idle)} Wh", tagged=True),
-        Figure("Wh per 1,000 notes", _num(rollup["wh_per_1000_notes"], ".3f"), tagged=True),
-        _retries(rollup),
+        else Figure("Above idle", f"{_num(above_idle)} Wh", status=energy),
+        Figure("Wh per 1,000 notes", _num(rollup["wh_per_1000_notes"], ".3f"), status=energy),
+        _retries(rollup, energy),
         Figure("Output tokens per J", _num(rollup["output_tokens_per_joule"], ".3f"),
-               f"total tokens per J {_num(rollup['total_tokens_per_joule'], '.3f')}", tagged=True),
+               f"total tokens per J {_num(rollup['total_tokens_per_joule'], '.3f')}", status=energy),
         Figure("Output tokens per Wh, p50 / p95",
                f"{_num(rollup['tokens_per_wh_p50'], ',.0f')} / {_num(rollup['tokens_per_wh_p95'], ',.0f')}",
-               "over partitions", tagged=True),
+               "over partitions", status=energy),
         _quality(rollup),
         Figure("Notes per s", _num(rollup["notes_per_s"], ".3f"),
                f"{_num(rollup['duration_s'], '.1f')} s inference stage, engine loads included"),
-        Figure("Engine loads", f"{_num(rollup['engine_load_wh'])} Wh", "not charged to notes", tagged=True),
+        Figure("Engine loads", f"{_num(rollup['engine_load_wh'])} Wh", "not charged to notes",
+               status=_status_or_none(rollup.get("engine_load_status"))),
         *_preprocess(rollup),
         Figure("Partitions", str(rollup["partitions"]),
                f"{rollup['partial_partitions']} partial, {rollup['shared_device_partitions']} shared a device"),
     ]
 
 
-def _retries(rollup: dict) -> Figure:
-    """Discarded task attempts' energy and the figure with it; not charged to notes."""
+def _status_or_none(name: str | None) -> EnergyStatus | None:
+    return status(name) if name else None
+
+
+def _retries(rollup: dict, energy: EnergyStatus) -> Figure:
+    """Discarded task attempts' energy (with their own status) and the figure with it; not charged to notes."""
     if rollup["retry_energy_j"] is None:
         return Figure("Retried attempts", "unknown", "the energy ledger was incomplete")
     return Figure("Wh per 1,000 notes incl. retried attempts", _num(rollup["wh_per_1000_notes_incl_retries"], ".3f"),
-                  f"{_num(wh(rollup['retry_energy_j']))} Wh in {rollup['retry_windows']} discarded window(s), "
-                  "not charged to notes", tagged=True)
+                  f"{retried_attempts_text(rollup)}; not charged to notes", status=energy)
 
 
 def _preprocess(rollup: dict) -> list[Figure]:

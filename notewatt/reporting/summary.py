@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from notewatt.energy.vocabulary import measured_share_text, status, wh
+from notewatt.energy.vocabulary import measured_share_text, retried_attempts_text, status, wh
 from notewatt.stages import STAGES
 from notewatt.tracking.run_log import TrackedRun
 
@@ -41,8 +41,14 @@ def _retries(rollup: dict) -> str:
     """Energy of discarded task attempts (failed, killed, speculative losers): not charged to notes."""
     if rollup["retry_energy_j"] is None:
         return "  retried attempts       unknown (the energy ledger was incomplete; see the job's warnings)"
-    return (f"  retried attempts       {wh(rollup['retry_energy_j']):.4f} Wh in {rollup['retry_windows']} discarded "
-            f"window(s), not charged to notes; Wh / 1,000 incl. them {_num(rollup['wh_per_1000_notes_incl_retries'])}")
+    return (f"  retried attempts       {retried_attempts_text(rollup)}; not charged to notes; Wh / 1,000 incl. "
+            f"them {_num(rollup['wh_per_1000_notes_incl_retries'])}")
+
+
+def _load_label(rollup: dict) -> str:
+    """The engine loads' own energy status, where there were loads."""
+    name = rollup.get("engine_load_status")
+    return f" {status(name).label}" if name else ""
 
 
 def _preprocess(rollup: dict) -> list[str]:
@@ -79,7 +85,7 @@ def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seco
         f"  energy                 {rollup['energy_wh']:.4f} Wh  [{rollup['energy_sources']}: {kind}]",
         f"  measured share         {measured_share_text(rollup['measured_share'])}  "
         f"(GPU {rollup['gpu_energy_wh']:.4f} Wh, host {rollup['host_energy_wh']:.4f} Wh)",
-        f"  above idle             " + (f"{above_idle:.4f} Wh" if above_idle is not None else "n/a (no idle reading)"),
+        "  above idle             " + (f"{above_idle:.4f} Wh" if above_idle is not None else "n/a (no idle reading)"),
         f"  Wh per 1,000 notes     {rollup['wh_per_1000_notes']:.3f}",
         _retries(rollup),
         *_derived(rollup),
@@ -88,7 +94,7 @@ def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seco
         f"  output tokens / J      {_num(rollup['output_tokens_per_joule'])}",
         f"  total tokens / J       {_num(rollup['total_tokens_per_joule'])}",
         f"  notes / s              {rollup['notes_per_s']:.3f}  ({rollup['duration_s']:.1f} s; "
-        f"engine loads {rollup['engine_load_wh']:.4f} Wh, not charged to notes)",
+        f"engine loads {rollup['engine_load_wh']:.4f} Wh{_load_label(rollup)}, not charged to notes)",
         *_preprocess(rollup),
         *stage_lines(seconds, rollup),
         "  Delta tables:",
