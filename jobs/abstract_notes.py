@@ -30,8 +30,9 @@ from notewatt.inference import one_attempt_per_partition, partition_settings, ru
 from notewatt.input_flags import DEFAULT_MAX_CHARS, max_chars_for  # noqa: E402
 from notewatt.nlp_stage import check_preprocess, run_preprocess  # noqa: E402
 from notewatt.output_cache import look_up_outputs  # noqa: E402
-from notewatt.pipeline import run_results  # noqa: E402
+from notewatt.pipeline import RunInputs, require_notes, run_results  # noqa: E402
 from notewatt.progress import Progress  # noqa: E402
+from notewatt.quality.run_quality import load_reference  # noqa: E402
 from notewatt.publish import prefetch, publish  # noqa: E402
 from notewatt.rollup import RunInfo  # noqa: E402
 from notewatt.routing import route_notes  # noqa: E402
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> dict:
             max_chars_for(budget) if budget else DEFAULT_MAX_CHARS, config.screening,
         ).persist()
         counts = screened.counts()
+    require_notes(store, screened, counts, run_id, attempt)  # a one-line error when every record was quarantined
+    reference = load_reference(store, config.quality)  # so is a gold file or reference run that cannot be used
     clean, preprocess = run_preprocess(screened.clean, config.preprocess)
     with clock.stage("route_cache"):
         routed = route_notes(clean, config.routing, config.variant)
@@ -83,8 +86,8 @@ def main(argv: list[str] | None = None) -> dict:
         preprocess_energy_j=preprocess and preprocess.energy_j(config.energy.cpu_watts_per_core),
     )
 
-    results = run_results(store, config, one_attempt_per_partition(outputs), screened, counts, reuse, run, ledger,
-                          clock)
+    inputs = RunInputs(screened, counts, reuse, reference)
+    results = run_results(store, config, one_attempt_per_partition(outputs), inputs, run, ledger, clock)
     checks = gate_job_run(store, config.gate, run_id, (results.rollup, results.partition_wh_per_1000_notes))
     versions, tracked = publish(store, config, results, reuse, attempt, clock, checks, partitions)
     spark.catalog.clearCache()  # the run's persisted frames

@@ -276,7 +276,12 @@ def read_profile(path: Path) -> dict:
     """A YAML profile merged over the files it lists under `include:` (paths relative to it, in order)."""
     if not Path(path).is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(path)!r} is not a mapping of settings")
     merged: dict = {}
     for included in data.pop("include", []):
         merged = deep_merge(merged, read_profile(Path(path).parent / included))

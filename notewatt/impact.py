@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from notewatt.config import FacilityConfig
+from notewatt.config import ConfigError, FacilityConfig
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def grid_carbon_intensity(region: str) -> tuple[float, str]:
     mix = DataSource().get_global_energy_mix_data()
     code = region.strip().upper()
     if code not in mix:
-        raise ValueError(f"grid_region {region!r} is not an ISO 3166-1 alpha-3 code in CodeCarbon's table")
+        raise ConfigError(f"facility.grid_region {region!r} is not an ISO 3166-1 alpha-3 code in CodeCarbon's table")
     return float(mix[code]["carbon_intensity"]), f"codecarbon:{code} {mix[code].get('year', '')}".strip()
 
 

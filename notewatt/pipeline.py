@@ -10,24 +10,35 @@ import pandas as pd
 from pyspark.sql import DataFrame
 
 from notewatt.config import JobConfig
+from notewatt.corpus import CorpusError
 from notewatt.energy.retries import retry_energy
 from notewatt.energy.windows import attribute_devices, with_window_energy
 from notewatt.gate.run_checks import partition_wh_per_1000_notes
 from notewatt.inference import rows_of
 from notewatt.output_cache import ReusePlan, with_reused_notes
-from notewatt.quality.run_quality import RunQuality, score_run_quality
+from notewatt.quality.run_quality import Reference, RunQuality, score_run_quality
 from notewatt.rollup import RunInfo, route_rows, run_rollup_row, with_note_energy
 from notewatt.screening import ScreenCounts, Screened
 from notewatt.stages import StageClock
 from notewatt.table_store import TableStore
 from notewatt.tables import (
     DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, NOTE_SCORES, PARTITION_ENERGY, QUARANTINE, ROUTE_ROLLUP,
-    RUN_ROLLUP, Table,
+    Table,
 )
 
 
 class ReconciliationError(AssertionError):
     """notes_in != notes abstracted + notes quarantined: a note was lost or counted twice."""
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What the driver knows of a run's notes before inference."""
+
+    screened: Screened
+    counts: ScreenCounts
+    reuse: ReusePlan | None  # the output cache's plan (cache.enabled)
+    reference: Reference | None  # what quality is scored against (read before inference)
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,19 @@ class RunResults:
         return partition_wh_per_1000_notes(self.partitions)
 
 
+def require_notes(store: TableStore, screened: Screened, counts: ScreenCounts, run_id: str, attempt: int) -> None:
+    """Stop before inference when screening left no note to abstract: the quarantine rows are written first, so the
+    one-line error can say where their reasons are."""
+    if counts.clean:
+        return
+    if not counts.notes_in:
+        raise CorpusError("the corpus has no records (corpus.path, or --notes)")
+    store.write_rows(QUARANTINE, screened.quarantine, run_id, attempt)
+    reasons = ", ".join(f"{n} {reason}" for reason, n in counts.by_reason.items())
+    raise CorpusError(f"no note to abstract: all {counts.notes_in} records were quarantined ({reasons}); their "
+                      f"reasons are in {store.location(QUARANTINE)}")
+
+
 def reconcile(counts: ScreenCounts, abstracted: int) -> dict[str, int]:
     """The roll-up's input counts, after checking notes_in = notes abstracted + notes quarantined."""
     if counts.notes_in != abstracted + counts.quarantined:
@@ -52,16 +76,14 @@ def reconcile(counts: ScreenCounts, abstracted: int) -> dict[str, int]:
     return {"notes_in": counts.notes_in, "notes_quarantined": counts.quarantined}
 
 
-def run_results(
-    store: TableStore, config: JobConfig, rows: DataFrame, screened: Screened, counts: ScreenCounts,
-    reuse: ReusePlan | None, run: RunInfo, ledger: str, clock: StageClock,
-) -> RunResults:
+def run_results(store: TableStore, config: JobConfig, rows: DataFrame, inputs: RunInputs, run: RunInfo, ledger: str,
+                clock: StageClock) -> RunResults:
     """The run's tables and roll-ups from its output rows (one attempt per partition)."""
     with clock.stage("tables"):
-        return _run_results(store, config, rows, screened, counts, reuse, run, ledger, clock)
+        return _run_results(store, config, rows, inputs, run, ledger, clock)
 
 
-def _run_results(store, config, rows, screened, counts, reuse, run, ledger, clock) -> RunResults:
+def _run_results(store, config, rows, inputs: RunInputs, run, ledger, clock) -> RunResults:
     spark = store.spark
     device_rows = attribute_devices(rows_of(rows, "device")).persist()  # each frame below is read by several tables
     partition_rows = with_window_energy(rows_of(rows, "partition"), device_rows).persist()
@@ -70,18 +92,19 @@ def _run_results(store, config, rows, screened, counts, reuse, run, ledger, cloc
     kept = set(partitions["window_id"]) | {r.window_id for r in load_rows.select("window_id").collect()}
     run = replace(run, retry=retry_energy(ledger, kept))
     models = {v: config.variant_config(v).model for v in config.variants_in_use}
-    notes = with_reused_notes(with_note_energy(rows_of(rows, "note"), partition_rows), reuse, run.run_id, models)
+    notes = with_reused_notes(with_note_energy(rows_of(rows, "note"), partition_rows), inputs.reuse, run.run_id,
+                              models)
     notes = notes.persist()
     rollup = run_rollup_row(notes, partition_rows, load_rows, run)
     with clock.stage("quality"):
-        quality = score_run_quality(store, notes, config.quality, run.run_id, config.variants_in_use,
-                                    rollup["notes"], rollup["notes_ok"])
-    rollup |= _quality_fields(quality) | reconcile(counts, rollup["notes"])
+        quality = score_run_quality(inputs.reference, notes, run.run_id, config.variants_in_use, rollup["notes"],
+                                    rollup["notes_ok"])
+    rollup |= _quality_fields(quality) | reconcile(inputs.counts, rollup["notes"])
     routes = [r | {"f1_overall": quality.route_f1.get(r["variant"])}
               for r in route_rows(notes, partition_rows, run.run_id)]
     tables = {
         NOTE_ABSTRACTIONS: notes, PARTITION_ENERGY: partition_rows, DEVICE_ENERGY: device_rows,
-        ENGINE_LOADS: load_rows, QUARANTINE: screened.quarantine,
+        ENGINE_LOADS: load_rows, QUARANTINE: inputs.screened.quarantine,
         ROUTE_ROLLUP: spark.createDataFrame(routes, ROUTE_ROLLUP.schema),
     }
     if quality.note_scores:

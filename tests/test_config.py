@@ -104,3 +104,22 @@ def test_a_corpus_path_that_does_not_exist_is_named(spark, capsys):
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == (
         "notewatt: error: corpus path '/no/such/notes.jsonl' does not exist (corpus.path, or --notes)")
+
+
+def test_a_corpus_whose_every_record_is_quarantined_stops_before_inference(spark, tmp_path, capsys):
+    import json
+
+    from jobs.abstract_notes import main
+    from notewatt.cli import run_job
+
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text("\n".join([json.dumps({"note_id": "n1", "text": " "}), json.dumps({"note_id": "n2", "text": ""}),
+                                "{not json"]) + "\n")
+    output = tmp_path / "delta"
+    with pytest.raises(SystemExit) as exit_:
+        run_job(lambda: main(["--notes", str(notes), "--output", str(output), "--run-id", "all-bad"]))
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and line.startswith("notewatt: error: no note to abstract: all 3 records were quarantined (")
+    assert f"{output}/quarantine" in line
+    quarantined = spark.read.format("delta").load(str(output / "quarantine")).where("run_id = 'all-bad'")
+    assert quarantined.count() == 3  # their reasons are kept for the user to read

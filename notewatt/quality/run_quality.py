@@ -31,37 +31,55 @@ class RunQuality:
     note_scores: list[dict] = field(default_factory=list)  # note_scores rows; empty when not scored
 
 
-def _reference(store: TableStore, quality: QualityConfig) -> tuple[dict[str, dict], str] | None:
-    """The configured reference (gold labels, or an earlier run's ok outputs) and its mode name."""
+@dataclass(frozen=True)
+class Reference:
+    """What a run is scored against: gold labels, or an earlier run's ok outputs (agreement)."""
+
+    labels: dict[str, dict]
+    mode: str  # "gold" | "reference:<run_id>"
+
+
+def load_reference(store: TableStore, quality: QualityConfig) -> Reference | None:
+    """The configured reference, read before any inference: a gold file that is missing or malformed, or a
+    reference run with no ok note, is a ConfigError naming the setting."""
     if quality.reference_run_id:
-        earlier = store.read(NOTE_ABSTRACTIONS).where(
-            (F.col("run_id") == quality.reference_run_id) & (F.col("status") == OK))
-        notes = [tuple(r) for r in earlier.select("note_id", "status", "abstraction").collect()]
+        notes = _ok_notes(store, quality.reference_run_id)
         if not notes:
-            raise ConfigError(f"quality.reference_run_id {quality.reference_run_id!r} has no ok notes to compare with")
-        return reference_gold(notes), f"reference:{quality.reference_run_id}"
+            raise ConfigError(f"quality.reference_run_id {quality.reference_run_id!r} has no ok notes to compare with "
+                              f"in {store.location(NOTE_ABSTRACTIONS)}")
+        return Reference(reference_gold(notes), f"reference:{quality.reference_run_id}")
     if quality.gold_path:
-        return load_gold(resolve_path(quality.gold_path)), "gold"
+        try:
+            return Reference(load_gold(resolve_path(quality.gold_path)), "gold")
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"quality.gold_path {quality.gold_path!r} cannot be used: {exc}") from None
     return None
 
 
-def score_run_quality(store: TableStore, note_rows: DataFrame, quality: QualityConfig, run_id: str,
-                      variants: list[str], notes: int, notes_ok: int) -> RunQuality:
+def _ok_notes(store: TableStore, run_id: str) -> list[tuple]:
+    """An earlier run's ok notes (note_id, status, abstraction); none before the table exists."""
+    table = store.read_or_none(NOTE_ABSTRACTIONS)
+    if table is None:
+        return []
+    rows = table.where((F.col("run_id") == run_id) & (F.col("status") == OK))
+    return [tuple(r) for r in rows.select("note_id", "status", "abstraction").collect()]
+
+
+def score_run_quality(reference: Reference | None, note_rows: DataFrame, run_id: str, variants: list[str],
+                      notes: int, notes_ok: int) -> RunQuality:
     """Score the run, and each of its variants' notes, against the reference, once. `notes` and `notes_ok`
     (the run's counts, from its roll-up) give the valid-JSON rate over every note and the notes without gold."""
     metrics = {"json_valid_rate": notes_ok / notes if notes else None}
-    reference = _reference(store, quality)
     if reference is None:
         return RunQuality(NOT_SCORED, metrics, dict.fromkeys(variants))
-    gold, mode = reference
-    ids = sorted(gold)
+    ids = sorted(reference.labels)
     wanted = note_rows.where(F.col("note_id").isin(ids)).select("note_id", "variant", "status", "abstraction")
     scoreable = wanted.collect()
-    scored = score_notes([(n.note_id, n.status, n.abstraction) for n in scoreable], gold, mode)
+    scored = score_notes([(n.note_id, n.status, n.abstraction) for n in scoreable], reference.labels, reference.mode)
     metrics |= scored.metrics() | {
         "notes_without_gold": float(notes - len(scoreable)),
         "gold_notes_not_in_run": float(len(scored.gold_not_in_run)),
     }
     route_f1 = {v: scored.metrics({n.note_id for n in scoreable if n.variant == v}).get("f1_overall")
                 for v in variants}
-    return RunQuality(mode, metrics, route_f1, scored.rows(run_id))
+    return RunQuality(reference.mode, metrics, route_f1, scored.rows(run_id))
