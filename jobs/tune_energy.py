@@ -17,9 +17,9 @@ on CPU the estimate ranks the settings, on GPUs NVML measures them.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import uuid
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from notewatt.comparison import comparison_table, quality_column  # noqa: E402
 from notewatt.config import JobConfig, resolve_path  # noqa: E402
 from notewatt.corpus import read_notes  # noqa: E402
 from notewatt.energy.retries import ledger_root  # noqa: E402
+from notewatt.inference import INFERENCE_JOB_GROUP  # noqa: E402
 from notewatt.reporting.charts import pareto_chart  # noqa: E402
 from notewatt.screening import screen_notes  # noqa: E402
 from notewatt.spark_session import start_spark  # noqa: E402
@@ -43,7 +44,6 @@ from notewatt.tuning import (  # noqa: E402
     configured, search_space, trials_table,
 )
 
-log = logging.getLogger("notewatt.tuning")
 TUNING_TAG = "notewatt.tuning"
 
 
@@ -69,7 +69,8 @@ class Search:
                 f"corpus.limit={self.config.tuning.sample}", "cache.enabled=false", "--run-id", run_id]
         self.spark.catalog.clearCache()  # what an earlier (pruned) trial left persisted
         ledger = f"{ledger_root(self.config)}/{run_id}"
-        with PruningMonitor(trial, ledger, self.config.tuning.objective, self.spark.sparkContext.cancelAllJobs) as monitor:
+        cancel = partial(self.spark.sparkContext.cancelJobGroup, INFERENCE_JOB_GROUP)
+        with PruningMonitor(trial, ledger, self.config.tuning.objective, cancel) as monitor:
             try:
                 rollup = abstract_notes.main(args)
             except Exception:
@@ -107,7 +108,8 @@ def report(study: optuna.Study, config: JobConfig, tune_id: str) -> tuple[str, o
         raise TuningError(f"no trial met the quality floor (tuning.quality_margin {config.tuning.quality_margin:g}"
                           f", tuning.min_quality {config.tuning.min_quality}); the trials' runs are kept under {tune_id}")
     first = study.trials[0]
-    gain = best.value / first.value if first.value else float("nan")
+    higher = HIGHER_IS_BETTER[objective]
+    gain = (best.value / first.value if higher else first.value / best.value) if first.value and best.value else float("nan")
     mlflow.log_metrics({f"best.{objective}": best.value, f"configured.{objective}": first.value, "gain": gain})
     header = (f"Tuned by jobs/tune_energy.py, search {tune_id} ({datetime.now(timezone.utc):%Y-%m-%d}): trial "
               f"{best.number}, {objective} {best.value:.4g} against {first.value:.4g} as configured "

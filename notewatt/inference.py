@@ -15,10 +15,13 @@ from pyspark.sql import functions as F
 from notewatt.config import JobConfig, resolve_path
 from udfs.abstract_partition import OUTPUT_SCHEMA, PartitionSettings, abstract_partition
 from udfs.engine import EngineSpec, EngineStartError
+from udfs.gpu_binding import GpuBindingError
 from udfs.meters import MeteringError
-from udfs.preprocess import Preprocessing, normalised_headers
+from udfs.preprocess import SENTENCE_STARTS, Preprocessing, normalised_headers
 from udfs.prompts import PromptTemplate
 from udfs.task_energy import MeteringSettings
+
+INFERENCE_JOB_GROUP = "notewatt-inference"  # the inference stage's Spark jobs (the tuner's pruner cancels them)
 
 
 def partition_settings(
@@ -69,13 +72,15 @@ def run_inference(
     """Run the engine over every note exactly once; the result is persisted so each table reads it, not reruns it.
     Sorted by length within each partition, a generate call's notes have similar lengths (less padding and
     fewer stragglers in a batch)."""
-    columns = [c for c in ("note_id", "text", "note_type", "input_flags", "sentence_starts") if c in notes.columns]
+    columns = [c for c in ("note_id", "text", "note_type", "input_flags", SENTENCE_STARTS) if c in notes.columns]
     spread = notes.select(*columns).repartition(partitions)
     if sort_by_length:
         spread = spread.sortWithinPartitions(F.length("text"), "note_id")
     outputs = spread.mapInPandas(partial(abstract_partition, settings=settings), OUTPUT_SCHEMA).persist(
         StorageLevel.MEMORY_AND_DISK
     )
+    context = notes.sparkSession.sparkContext
+    context.setJobGroup(INFERENCE_JOB_GROUP, "NoteWatt inference")
     try:
         outputs.groupBy("row_type").count().collect()  # materialize now: the inference stage
     except Exception as exc:
@@ -83,6 +88,9 @@ def run_inference(
         if failure:
             raise failure from None  # one clear line instead of the executor's traceback
         raise
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)
+        context.setLocalProperty("spark.job.description", None)
     return outputs
 
 
@@ -98,10 +106,11 @@ def run_routes(
     return reduce(DataFrame.unionByName, outputs)
 
 
-def task_start_failure(error_text: str) -> EngineStartError | MeteringError | None:
-    """What stopped the tasks before inference (the engine could not start, or energy.require_measured and
-    the task could not be metered), found in a Spark task failure's text; None if something else failed."""
-    for error in (MeteringError, EngineStartError):
+def task_start_failure(error_text: str) -> EngineStartError | MeteringError | GpuBindingError | None:
+    """What stopped the tasks before inference (the engine could not start, energy.require_measured and the task
+    could not be metered, or a worker bound to other GPUs), found in a Spark task failure's text; None if
+    something else failed."""
+    for error in (MeteringError, EngineStartError, GpuBindingError):
         found = re.search(rf"{error.__name__}: (.+)", error_text)
         if found:
             return error(found.group(1).strip())

@@ -11,6 +11,7 @@ first trial runs the settings as configured, so the comparison is made within on
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from notewatt.config import ConfigError, JobConfig, deep_merge, parse_override
 from notewatt.energy.vocabulary import wh_per_1000_notes
 from udfs.energy_ledger import CLOSED, PARTITION, read_entries
 
+log = logging.getLogger("notewatt.tuning")
 HIGHER_IS_BETTER = {"output_tokens_per_joule": True, "wh_per_1000_notes": False}
 TRIAL_FIGURES = ("wh_per_1000_notes", "output_tokens_per_joule", "notes_per_s", "f1_overall", "json_valid_rate",
                  "energy_status", "quality_mode", "notes", "notes_ok", "duration_s")
@@ -113,7 +115,8 @@ def feasible(trial: optuna.trial.FrozenTrial) -> bool:
 
 class PruningMonitor:
     """While a trial's job runs, reports its objective over the partitions that have closed (from the energy
-    ledger's entries) as intermediate values; when Optuna's pruner says so, cancels the job's Spark jobs."""
+    ledger's entries) as intermediate values; when Optuna's pruner says so, cancels the job's inference stage
+    (`cancel`: its Spark job group, so a job already past inference is not cut short)."""
 
     def __init__(self, trial: optuna.Trial, ledger: str, objective: str, cancel, poll_s: float = 2.0):
         self.trial, self.ledger, self.objective, self.cancel, self.poll_s = trial, ledger, objective, cancel, poll_s
@@ -132,8 +135,12 @@ class PruningMonitor:
     def _watch(self) -> None:
         reported = 0
         while not self._stop.wait(self.poll_s):
-            closed = [e for e in read_entries(self.ledger, recursive=True)
-                      if e["window"] == PARTITION and e["state"] == CLOSED]
+            try:
+                entries = read_entries(self.ledger, recursive=True)
+            except Exception as exc:  # a ledger read that fails now may work at the next poll
+                log.warning("pruning: the energy ledger could not be read (%s)", type(exc).__name__)
+                continue
+            closed = [e for e in entries if e["window"] == PARTITION and e["state"] == CLOSED]
             if len(closed) <= reported:
                 continue
             reported = len(closed)

@@ -3,6 +3,7 @@ the first trial sets (gold F1, or agreement with it), pruning from the ledger, a
 that --config accepts. The search itself, on a real engine, is in BENCHMARKS.md (a benchmark, not a test)."""
 
 import json
+import time
 
 import optuna
 import pytest
@@ -76,25 +77,54 @@ def test_the_objective_over_closed_partitions():
     assert objective_of(windows, "wh_per_1000_notes") == pytest.approx(40 / 3600 / 4 * 1000)
 
 
-def test_a_clearly_worse_trial_is_pruned_after_its_first_partition_and_its_job_cancelled(tmp_path):
+CLOSED_SLOW = json.dumps({"window": "partition", "state": "closed", "energy_j": 100.0, "output_tokens": 50, "notes": 4})
+
+
+def three_trials() -> optuna.Study:
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.PercentilePruner(25.0, n_startup_trials=3))
     for value in (5.0, 6.0, 7.0):
         trial = study.ask()
         trial.report(value, step=1)
         study.tell(trial, value)
-    slow = tmp_path / "t03" / "1700000000000"
-    slow.mkdir(parents=True)
-    (slow / "w.json").write_text(json.dumps({"window": "partition", "state": "closed", "energy_j": 100.0,
-                                            "output_tokens": 50, "notes": 4}))
-    cancelled = []
-    trial = study.ask()
-    with PruningMonitor(trial, str(tmp_path / "t03"), "output_tokens_per_joule", lambda: cancelled.append(1),
+    return study
+
+
+def watch(study: optuna.Study, ledger, cancelled: list, on_poll=lambda: None) -> PruningMonitor:
+    with PruningMonitor(study.ask(), str(ledger), "output_tokens_per_joule", lambda: cancelled.append(1),
                         poll_s=0.01) as monitor:
-        for _ in range(200):
+        for _ in range(300):
             if monitor.pruned:
                 break
-            __import__("time").sleep(0.01)
+            on_poll()
+            time.sleep(0.01)
+    return monitor
+
+
+def test_a_clearly_worse_trial_is_pruned_after_its_first_partition_and_its_job_cancelled(tmp_path):
+    slow = tmp_path / "t03" / "1700000000000"
+    slow.mkdir(parents=True)
+    (slow / "w.json").write_text(CLOSED_SLOW)
+    cancelled = []
+    monitor = watch(three_trials(), tmp_path / "t03", cancelled)
     assert monitor.pruned and cancelled == [1]  # 0.5 tokens/J against 5-7
+
+
+def test_a_ledger_that_cannot_be_read_for_a_while_does_not_stop_the_watch(tmp_path, caplog):
+    entry = tmp_path / "t03" / "1700000000000" / "w.json"
+    entry.parent.mkdir(parents=True)
+    entry.write_text("{half written")  # as an object store may show a file being replaced
+    polls = []
+
+    def repair():
+        polls.append(1)
+        if len(polls) == 20:
+            entry.write_text(CLOSED_SLOW)
+
+    cancelled = []
+    with caplog.at_level("WARNING", logger="notewatt.tuning"):
+        monitor = watch(three_trials(), tmp_path / "t03", cancelled, repair)
+    assert "the energy ledger could not be read (JSONDecodeError)" in caplog.text
+    assert monitor.pruned and cancelled == [1]
 
 
 def test_the_best_settings_are_a_profile_the_job_accepts(tmp_path):
