@@ -30,7 +30,9 @@ def prefetch() -> threading.Thread:
 def publish(store: TableStore, config: JobConfig, results: RunResults, reuse: ReusePlan | None, attempt: int,
             clock: StageClock, checks: list[Check], partitions: int):
     """Write the run's tables while its MLflow run is logged; returns (the tables' versions, the tracked run)."""
-    from notewatt.tracking.run_log import active_run_id, finish_job_run, job_params, log_job_run, route_metrics
+    from notewatt.tracking.run_log import (
+        active_run_id, fail_job_run, finish_job_run, job_params, log_job_run, route_metrics,
+    )
 
     params = job_params(config, partitions, store.spark.sparkContext.master)
     parent = active_run_id()  # a comparison's or a search's run, seen from this thread only
@@ -42,7 +44,12 @@ def publish(store: TableStore, config: JobConfig, results: RunResults, reuse: Re
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         tracking = pool.submit(track)
-        versions = write_results(store, config, results, reuse, attempt, clock)
+        try:
+            versions = write_results(store, config, results, reuse, attempt, clock)
+        except BaseException as exc:  # the run logged alongside must not look like a run whose tables exist
+            if tracking.exception() is None:
+                fail_job_run(tracking.result(), f"writing the Delta tables failed: {type(exc).__name__}")
+            raise
         tracked = tracking.result()
     finish_job_run(tracked, versions, {name: clock.seconds[name] for name in ("writes", "mlflow")})
     return versions, tracked

@@ -37,7 +37,13 @@ def baseline_run_id(config: MlflowConfig, mlflow_run_id: str | None, tag: str | 
     """The NoteWatt run id of a baseline named by MLflow run id, or of the latest run carrying tag `key=value`."""
     client = mlflow.MlflowClient(tracking_uri=resolve_tracking_uri(config.tracking_uri))
     if mlflow_run_id:
-        return client.get_run(mlflow_run_id).data.tags[RUN_ID_TAG]
+        try:
+            tags = client.get_run(mlflow_run_id).data.tags
+        except mlflow.exceptions.MlflowException:
+            raise ConfigError(f"--baseline-mlflow-run {mlflow_run_id!r} is not a run in {config.tracking_uri}") from None
+        if RUN_ID_TAG not in tags:
+            raise ConfigError(f"--baseline-mlflow-run {mlflow_run_id!r} is not a NoteWatt job's run (no {RUN_ID_TAG} tag)")
+        return tags[RUN_ID_TAG]
     if not tag:
         return None
     key, _, value = tag.partition("=")

@@ -114,3 +114,10 @@ def finish_job_run(tracked: TrackedRun, table_versions: dict[str, int], stage_se
     tags = [RunTag(f"delta.{name}.version", str(version)) for name, version in table_versions.items()]
     metrics = [Metric(f"stage_{name}_s", seconds, int(time.time() * 1000), 0) for name, seconds in stage_seconds.items()]
     client.log_batch(tracked.run_id, metrics=metrics, tags=tags)
+
+
+def fail_job_run(tracked: TrackedRun, reason: str) -> None:
+    """Mark a logged run FAILED, with why (e.g. its tables could not be written after it was logged)."""
+    client = mlflow.MlflowClient(tracking_uri=tracked.tracking_uri)
+    client.set_tag(tracked.run_id, "notewatt.failure", reason)
+    client.set_terminated(tracked.run_id, status="FAILED")

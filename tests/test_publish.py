@@ -1,0 +1,34 @@
+"""The run leaving the driver: when its Delta tables cannot be written, the MLflow run logged alongside them is
+marked FAILED with why, so no one compares a run whose tables do not exist."""
+
+from types import SimpleNamespace
+
+import mlflow
+import pytest
+
+from notewatt import publish as publishing
+from notewatt.stages import StageClock
+from notewatt.tracking import run_log
+from notewatt.tracking.run_log import TrackedRun
+
+
+def test_a_failed_write_marks_the_logged_run_failed(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("notewatt", artifact_location=str(tmp_path / "artifacts"))
+    logged = client.create_run(experiment).info.run_id
+    client.set_terminated(logged, status="FINISHED")  # as log_job_run leaves it
+
+    def full_disk(*_):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(run_log, "log_job_run", lambda *_: TrackedRun(experiment, logged, uri))
+    monkeypatch.setattr(run_log, "job_params", lambda *_: {})
+    monkeypatch.setattr(publishing, "write_results", full_disk)
+    store = SimpleNamespace(spark=SimpleNamespace(sparkContext=SimpleNamespace(master="local[1]")))
+    results = SimpleNamespace(rollup={}, quality=SimpleNamespace(metrics={}), routes=[], partitions=None)
+    with pytest.raises(OSError, match="No space left"):
+        publishing.publish(store, None, results, None, 0, StageClock(), [], 1)
+    run = client.get_run(logged)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["notewatt.failure"] == "writing the Delta tables failed: OSError"
