@@ -31,10 +31,12 @@ class FakeEngine:
     def tokenize(self, prompt: str) -> list[int]:
         return list(range(self.count_tokens(prompt)))
 
-    def generate(self, prompts, max_tokens, temperature, schema):
+    def generate(self, prompts, max_tokens, temperature, schema, on_finished=None):
         self.calls.append([p.text for p in prompts])
         if self.fail:
             raise RuntimeError("engine exploded")
+        for _ in prompts if on_finished else ():
+            on_finished(1)
         return [
             Generation(self.outputs(p.text) if self.outputs else self.output, len(p.token_ids), 7, self.finish_reason, 3)
             for p in prompts

@@ -138,3 +138,33 @@ def test_a_partitions_entries_carry_its_notes_and_output_tokens_so_far(tmp_path)
     assert (entry["notes"], entry["output_tokens"]) == (3, 3 * 7) == (progress["notes"], progress["output_tokens"])
     assert pd.concat(frames).query("row_type == 'partition'").iloc[0].notes == 3
     assert read_entries(str(tmp_path / "r1")) == []  # not below the folder unless asked
+
+
+
+class SlowSecondHalf(FakeEngine):
+    """One generate call over the whole partition (batch_size unset): two of its four prompts finish, then the
+    call runs on while the window's heartbeats write the ledger; what the ledger held then is kept."""
+
+    def __init__(self, ledger_folder):
+        super().__init__()
+        self.ledger_folder, self.mid_call = ledger_folder, None
+
+    def generate(self, prompts, max_tokens, temperature, schema, on_finished=None):
+        on_finished(2)
+        time.sleep(0.3)
+        self.mid_call = read_entries(self.ledger_folder)
+        on_finished(len(prompts) - 2)
+        return super().generate(prompts, max_tokens, temperature, schema)
+
+
+def test_a_heartbeat_inside_one_long_generate_call_counts_the_notes_already_finished(tmp_path):
+    progress = dict.fromkeys(TOKEN_COUNTS, 0)
+    listen = ledger_listener(MeteringSettings(ledger_folder=str(tmp_path)), "r1", "v", TASK, "partition", progress)
+    monitor = EnergyMonitor([TraceMeter(clock=time.monotonic, power=lambda t: 10.0)], 0.01, heartbeat_s=0.05)
+    engine = SlowSecondHalf(str(tmp_path))
+    frames = list(abstract_batches(iter([notes(4)]), settings(), engine, monitor, TASK, listen, progress))
+    [mid_call] = engine.mid_call
+    assert (mid_call["notes"], mid_call["state"]) == (2, OPEN)
+    [done] = read_entries(str(tmp_path))
+    assert (done["notes"], done["state"]) == (4, CLOSED)
+    assert pd.concat(frames).query("row_type == 'partition'").iloc[0].notes == 4

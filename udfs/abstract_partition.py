@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
 
@@ -30,7 +30,7 @@ from udfs.gpu_binding import bind_task_gpus, bound_addresses
 from udfs.meters import TaskMeters
 from udfs.preprocess import SENTENCE_STARTS, NotePrompts, Preprocessing, note_prompts
 from udfs.prompts import PromptTemplate
-from udfs.task_energy import MeteringSettings, ledger_listener, meters_for, monitor_for
+from udfs.task_energy import NOTES_GENERATING, MeteringSettings, ledger_listener, meters_for, monitor_for
 from udfs.task_info import TaskInfo, current_task
 
 log = logging.getLogger("notewatt.partition")
@@ -197,7 +197,8 @@ def abstract_batches(
     with monitor.measure(listener) as window:
         for batch in batches:
             for chunk in split_batch(batch, settings.batch_size):
-                rows = abstract_chunk(chunk, settings, engine, validator, task)
+                rows = abstract_chunk(chunk, settings, engine, validator, task, partial(_generating, totals, len(chunk)))
+                totals[NOTES_GENERATING] = 0
                 for name in TOKEN_COUNTS:
                     totals[name] += int(rows[name].sum())
                 log.info(
@@ -205,10 +206,15 @@ def abstract_batches(
                     task.partition_id, task.task_attempt, totals["notes"], time.monotonic() - started,
                 )
                 yield rows
-    yield measurement_frame(PARTITION, window.measurement, settings, task, **totals)
+    yield measurement_frame(PARTITION, window.measurement, settings, task, **{n: totals[n] for n in TOKEN_COUNTS})
 
 
 TOKEN_COUNTS = ("notes", "prompt_tokens", "output_tokens", "cached_prompt_tokens")
+
+
+def _generating(totals: dict[str, int], notes: int, share_done: float) -> None:
+    """While a chunk's generate call runs: its notes done, from the share of its prompts that have finished."""
+    totals[NOTES_GENERATING] = int(notes * share_done)
 
 
 def split_batch(batch: pd.DataFrame, size: int | None) -> Iterator[pd.DataFrame]:
@@ -218,10 +224,12 @@ def split_batch(batch: pd.DataFrame, size: int | None) -> Iterator[pd.DataFrame]
 
 
 def abstract_chunk(
-    chunk: pd.DataFrame, settings: PartitionSettings, engine: Engine, validator: AbstractionValidator, task: TaskInfo
+    chunk: pd.DataFrame, settings: PartitionSettings, engine: Engine, validator: AbstractionValidator, task: TaskInfo,
+    on_share_done: Callable[[float], None] | None = None,
 ) -> pd.DataFrame:
     """One engine call: each note's prompts (one per chunk of a long note), schema-guided generation,
-    validation, and a note's chunk results merged into one row."""
+    validation, and a note's chunk results merged into one row. `on_share_done` hears the share of the call's
+    prompts finished so far."""
     note_types = chunk["note_type"] if "note_type" in chunk else [None] * len(chunk)
     flags = [",".join(f) if f is not None else "" for f in chunk.get("input_flags", [None] * len(chunk))]
     starts = chunk.get(SENTENCE_STARTS, [None] * len(chunk))  # Spark NLP's sentences (notewatt/nlp_stage.py)
@@ -235,10 +243,10 @@ def abstract_chunk(
         _note_row(settings, task, note_id, note_type, flag, note)
         for note_id, note_type, flag, note in zip(chunk["note_id"], note_types, flags, notes)
     ]
+    prompts = [p for note in notes for p in note.prompts]
     try:
-        generations = engine.generate(
-            [p for note in notes for p in note.prompts], settings.max_tokens, settings.temperature, settings.schema
-        )
+        generations = engine.generate(prompts, settings.max_tokens, settings.temperature, settings.schema,
+                                      _share_counter(len(prompts), on_share_done))
     except Exception as exc:  # the batch's notes are marked, the partition goes on
         log.error("engine failed on a batch of %d notes in partition %d: %s", len(chunk), task.partition_id, type(exc).__name__)
         error = dict(status=ERROR, abstraction=None, detail=f"engine error: {type(exc).__name__}", finish_reason=None,
@@ -254,6 +262,20 @@ def abstract_chunk(
         rows.append(identity | dict(status=checked.status, abstraction=checked.abstraction, detail=checked.detail)
                     | _token_counts(gens))
     return output_frame(rows)
+
+
+def _share_counter(total: int, on_share_done: Callable[[float], None] | None) -> Callable[[int], None] | None:
+    """Counts an engine call's finished requests into the share of its `total` prompts done."""
+    if on_share_done is None or not total:
+        return None
+    done = 0
+
+    def finished(n: int) -> None:
+        nonlocal done
+        done += n
+        on_share_done(done / total)
+
+    return finished
 
 
 def _token_counts(gens: list[Generation]) -> dict:

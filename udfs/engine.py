@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from functools import partial
+from io import StringIO
+from typing import Any, Callable, Protocol
 
 from udfs.prompts import Prompt
 
@@ -44,8 +46,12 @@ class Engine(Protocol):
     def tokenize(self, prompt: str) -> list[int]:
         """A rendered prompt's token ids (the chat template has put in any special tokens)."""
 
-    def generate(self, prompts: list[Prompt], max_tokens: int, temperature: float, schema: dict) -> list[Generation]:
-        """Schema-guided generation for a batch of prompts, in order (from their token ids, where they have them)."""
+    def generate(
+        self, prompts: list[Prompt], max_tokens: int, temperature: float, schema: dict,
+        on_finished: Callable[[int], None] | None = None,
+    ) -> list[Generation]:
+        """Schema-guided generation for a batch of prompts, in order (from their token ids, where they have them);
+        `on_finished(n)` is told of each n requests that finish while the call runs."""
 
     def close(self) -> None: ...
 
@@ -86,7 +92,10 @@ class VllmEngine:
     def tokenize(self, prompt: str) -> list[int]:
         return self._tokenizer(prompt, add_special_tokens=False)["input_ids"]
 
-    def generate(self, prompts: list[Prompt], max_tokens: int, temperature: float, schema: dict) -> list[Generation]:
+    def generate(
+        self, prompts: list[Prompt], max_tokens: int, temperature: float, schema: dict,
+        on_finished: Callable[[int], None] | None = None,
+    ) -> list[Generation]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
         from vllm.sampling_params import StructuredOutputsParams
@@ -97,8 +106,28 @@ class VllmEngine:
             structured_outputs=StructuredOutputsParams(json=schema),
         )
         inputs = [p.text if p.token_ids is None else TokensPrompt(prompt_token_ids=p.token_ids) for p in prompts]
-        outputs = self._llm.generate(inputs, params, use_tqdm=False)
+        progress = partial(_finished_requests(), on_finished=on_finished) if on_finished else False
+        outputs = self._llm.generate(inputs, params, use_tqdm=progress)
         return [_generation(output) for output in outputs]
+
+
+def _finished_requests() -> type:
+    """vLLM's progress bar class (`use_tqdm` takes one), silenced: instead of drawing, it passes each count of
+    finished requests to `on_finished`. This is how a single generate call over a whole partition still reports
+    the notes done to the window's heartbeats (imported late: the driver never loads tqdm for this)."""
+    from tqdm import tqdm
+
+    class FinishedRequests(tqdm):
+        def __init__(self, *args, on_finished: Callable[[int], None], **kwargs):
+            self.on_finished = on_finished
+            super().__init__(*args, file=StringIO(), mininterval=3600.0, **kwargs)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            shown = super().update(n)
+            self.on_finished(int(n or 0))
+            return shown
+
+    return FinishedRequests
 
 
 def _generation(output) -> Generation:

@@ -27,6 +27,9 @@ def meters_for(settings: MeteringSettings, gpu_addresses: tuple[str, ...]) -> Ta
                        settings.dram_watts_per_gib)
 
 
+NOTES_GENERATING = "notes_generating"  # a partition's notes done inside a running generate call, not yet counted
+
+
 def monitor_for(settings: MeteringSettings, metered: TaskMeters, idle_power_w: list[float | None] | None) -> EnergyMonitor:
     return EnergyMonitor(metered.meters, settings.sample_interval_s, idle_power_w, settings.heartbeat_s,
                          metered.unmetered)
@@ -46,7 +49,8 @@ def ledger_listener(
             run_id=run_id, window_id=m.window_id, window=window, state=state, variant=variant,
             partition_id=task.partition_id, task_attempt=task.task_attempt, host=task.host,
             executor_id=task.executor_id, pid=task.pid, start_ts=m.start_ts, end_ts=m.end_ts,
-            energy_j=m.energy_j, energy_source=m.energy_source, notes=counts.get("notes", 0),
+            energy_j=m.energy_j, energy_source=m.energy_source,
+            notes=counts.get("notes", 0) + counts.get(NOTES_GENERATING, 0),
             output_tokens=counts.get("output_tokens", 0),
         ))
 
