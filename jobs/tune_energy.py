@@ -30,7 +30,7 @@ import optuna  # noqa: E402
 
 from jobs import abstract_notes  # noqa: E402
 from notewatt.cli import job_arguments, parse_job_config, run_job  # noqa: E402
-from notewatt.comparison import comparison_table, quality_column  # noqa: E402
+from notewatt.comparison import quality_column  # noqa: E402
 from notewatt.config import JobConfig, resolve_path  # noqa: E402
 from notewatt.corpus import read_notes  # noqa: E402
 from notewatt.energy.retries import ledger_root  # noqa: E402
@@ -41,7 +41,7 @@ from notewatt.spark_session import start_spark  # noqa: E402
 from notewatt.tracking.experiment import use_experiment  # noqa: E402
 from notewatt.tuning import (  # noqa: E402
     HIGHER_IS_BETTER, TRIAL_FIGURES, Floor, Parameter, PruningMonitor, TuningError, best_profile, best_trial,
-    configured, search_space, trials_table,
+    chart_rows, configured, search_space, trials_table,
 )
 
 TUNING_TAG = "notewatt.tuning"
@@ -98,11 +98,9 @@ def report(study: optuna.Study, config: JobConfig, tune_id: str) -> tuple[str, o
     objective = config.tuning.objective
     table = trials_table(study)
     mlflow.log_text(table.to_csv(index=False), "tuning/trials.csv")
-    done = table[table["state"] == "COMPLETE"]
-    rows = [r | {"variant": f"t{r['trial']:02d}"} for r in done.to_dict("records")]
-    if rows:
-        chart = comparison_table(rows)
-        mlflow.log_figure(pareto_chart(chart, quality_column(chart)), "tuning/pareto.png")
+    chart = chart_rows(table)
+    if len(chart):
+        mlflow.log_figure(pareto_chart(chart, quality_column(chart), "Trials"), "tuning/pareto.png")
     best = best_trial(study, objective)
     if best is None:
         raise TuningError(f"no trial met the quality floor (tuning.quality_margin {config.tuning.quality_margin:g}"

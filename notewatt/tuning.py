@@ -19,6 +19,7 @@ import optuna
 import pandas as pd
 import yaml
 
+from notewatt.comparison import comparison_table
 from notewatt.config import ConfigError, JobConfig, deep_merge, parse_override
 from notewatt.energy.vocabulary import wh_per_1000_notes
 from udfs.energy_ledger import CLOSED, PARTITION, read_entries
@@ -169,6 +170,20 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
                      **{k: figures.get(k) for k in TRIAL_FIGURES},
                      "quality": t.user_attrs.get("quality"), **{f"param.{k}": v for k, v in t.params.items()}})
     return pd.DataFrame(rows)
+
+
+def chart_rows(trials: pd.DataFrame) -> pd.DataFrame:
+    """The complete trials as comparison rows named tNN, with the Pareto front drawn over the feasible ones only:
+    a trial below the quality floor is shown, named so, and never on the front."""
+    done = trials[trials["state"] == "COMPLETE"]
+    feasible = comparison_table([_named(r) for r in done[done["feasible"]].to_dict("records")])
+    below = comparison_table([_named(r, " (below floor)") for r in done[~done["feasible"]].to_dict("records")])
+    frames = [t for t in (feasible, below.assign(on_front=False)) if len(t)]
+    return pd.concat(frames, ignore_index=True) if frames else feasible
+
+
+def _named(trial: dict, suffix: str = "") -> dict:
+    return trial | {"variant": f"t{trial['trial']:02d}{suffix}"}
 
 
 def best_trial(study: optuna.Study, objective: str) -> optuna.trial.FrozenTrial | None:

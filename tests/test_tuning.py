@@ -6,12 +6,15 @@ import json
 import time
 
 import optuna
+import pandas as pd
 import pytest
 from pydantic import ValidationError
 
 from notewatt.cli import DEFAULT_PROFILE
 from notewatt.config import ConfigError, load_config
-from notewatt.tuning import Floor, PruningMonitor, best_profile, best_trial, configured, objective_of, search_space
+from notewatt.tuning import (
+    Floor, PruningMonitor, best_profile, best_trial, chart_rows, configured, objective_of, search_space,
+)
 
 FIRST = {"run_id": "t00", "quality_mode": "gold", "f1_overall": 0.20, "json_valid_rate": 0.9}
 
@@ -138,3 +141,14 @@ def test_the_best_settings_are_a_profile_the_job_accepts(tmp_path):
     assert profile.read_text().startswith("# tuned\n# here\n")
     tuned = load_config([DEFAULT_PROFILE, profile])
     assert (tuned.engine.batch_size, tuned.preprocess.drop_sections, tuned.spark.partitions) == (8, ["ANESTHESIA"], None)
+
+
+def test_the_chart_draws_the_front_over_feasible_trials_only():
+    trials = pd.DataFrame([
+        {"trial": 0, "state": "COMPLETE", "feasible": True, "wh_per_1000_notes": 10.0, "f1_overall": 0.14},
+        {"trial": 1, "state": "COMPLETE", "feasible": False, "wh_per_1000_notes": 7.5, "f1_overall": 0.15},
+        {"trial": 2, "state": "COMPLETE", "feasible": True, "wh_per_1000_notes": 12.0, "f1_overall": 0.13},
+        {"trial": 3, "state": "PRUNED", "feasible": False, "wh_per_1000_notes": None, "f1_overall": None},
+    ])
+    chart = chart_rows(trials).set_index("variant")
+    assert chart["on_front"].to_dict() == {"t00": True, "t02": False, "t01 (below floor)": False}

@@ -80,9 +80,9 @@ def partition_distribution_chart(partitions: pd.DataFrame, order: list[str]):
     return figure
 
 
-def pareto_chart(runs: pd.DataFrame, quality_label: str):
-    """Wh per 1,000 notes against `quality` per run, by energy status; the Pareto front (`on_front`) dashed.
-    Runs without a quality figure are left out."""
+def pareto_chart(runs: pd.DataFrame, quality_label: str, what: str = "Variants"):
+    """Wh per 1,000 notes against `quality` per run (`what` they are: variants, or the tuner's trials), by energy
+    status; the Pareto front (`on_front`) dashed. Runs without a quality figure are left out."""
     runs = runs.dropna(subset=["quality"])
     figure, ax = plt.subplots(figsize=(7, 5))
     for name, group in runs.groupby("energy_status"):
@@ -93,7 +93,7 @@ def pareto_chart(runs: pd.DataFrame, quality_label: str):
     for _, run in runs.iterrows():
         ax.annotate(run["variant"], (run["wh_per_1000_notes"], run["quality"]), textcoords="offset points",
                     xytext=(5, 5), fontsize=8)
-    ax.set(title=f"Variants: energy vs {quality_label}", xlabel="Wh per 1,000 notes (lower is better)",
+    ax.set(title=f"{what}: energy vs {quality_label}", xlabel="Wh per 1,000 notes (lower is better)",
            ylabel=f"{quality_label} (higher is better)")
     ax.legend()
     figure.tight_layout()
