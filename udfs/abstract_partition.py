@@ -197,7 +197,7 @@ def abstract_batches(
     with monitor.measure(listener) as window:
         for batch in batches:
             for chunk in split_batch(batch, settings.batch_size):
-                rows = abstract_chunk(chunk, settings, engine, validator, task, partial(_generating, totals, len(chunk)))
+                rows = abstract_chunk(chunk, settings, engine, validator, task, totals)
                 totals[NOTES_GENERATING] = 0
                 for name in TOKEN_COUNTS:
                     totals[name] += int(rows[name].sum())
@@ -212,11 +212,6 @@ def abstract_batches(
 TOKEN_COUNTS = ("notes", "prompt_tokens", "output_tokens", "cached_prompt_tokens")
 
 
-def _generating(totals: dict[str, int], notes: int, share_done: float) -> None:
-    """While a chunk's generate call runs: its notes done, from the share of its prompts that have finished."""
-    totals[NOTES_GENERATING] = int(notes * share_done)
-
-
 def split_batch(batch: pd.DataFrame, size: int | None) -> Iterator[pd.DataFrame]:
     size = size or max(len(batch), 1)
     for start in range(0, len(batch), size):
@@ -225,11 +220,11 @@ def split_batch(batch: pd.DataFrame, size: int | None) -> Iterator[pd.DataFrame]
 
 def abstract_chunk(
     chunk: pd.DataFrame, settings: PartitionSettings, engine: Engine, validator: AbstractionValidator, task: TaskInfo,
-    on_share_done: Callable[[float], None] | None = None,
+    totals: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     """One engine call: each note's prompts (one per chunk of a long note), schema-guided generation,
-    validation, and a note's chunk results merged into one row. `on_share_done` hears the share of the call's
-    prompts finished so far."""
+    validation, and a note's chunk results merged into one row. While the call runs, `totals[NOTES_GENERATING]`
+    holds its notes done so far (what the window's heartbeats report)."""
     note_types = chunk["note_type"] if "note_type" in chunk else [None] * len(chunk)
     flags = [",".join(f) if f is not None else "" for f in chunk.get("input_flags", [None] * len(chunk))]
     starts = chunk.get(SENTENCE_STARTS, [None] * len(chunk))  # Spark NLP's sentences (notewatt/nlp_stage.py)
@@ -246,7 +241,7 @@ def abstract_chunk(
     prompts = [p for note in notes for p in note.prompts]
     try:
         generations = engine.generate(prompts, settings.max_tokens, settings.temperature, settings.schema,
-                                      _share_counter(len(prompts), on_share_done))
+                                      _notes_done_counter(totals, len(notes), len(prompts)))
     except Exception as exc:  # the batch's notes are marked, the partition goes on
         log.error("engine failed on a batch of %d notes in partition %d: %s", len(chunk), task.partition_id, type(exc).__name__)
         error = dict(status=ERROR, abstraction=None, detail=f"engine error: {type(exc).__name__}", finish_reason=None,
@@ -264,18 +259,18 @@ def abstract_chunk(
     return output_frame(rows)
 
 
-def _share_counter(total: int, on_share_done: Callable[[float], None] | None) -> Callable[[int], None] | None:
-    """Counts an engine call's finished requests into the share of its `total` prompts done."""
-    if on_share_done is None or not total:
+def _notes_done_counter(totals: dict[str, int] | None, notes: int, prompts: int) -> Callable[[int], None] | None:
+    """Counts a generate call's finished requests into its notes done (a long note has several prompts)."""
+    if totals is None or not prompts:
         return None
-    done = 0
+    finished = 0
 
-    def finished(n: int) -> None:
-        nonlocal done
-        done += n
-        on_share_done(done / total)
+    def count(n: int) -> None:
+        nonlocal finished
+        finished += n
+        totals[NOTES_GENERATING] = notes * finished // prompts
 
-    return finished
+    return count
 
 
 def _token_counts(gens: list[Generation]) -> dict:
