@@ -26,7 +26,9 @@ from notewatt.energy.retries import ledger_folder  # noqa: E402
 from notewatt.gate.checks import gate_passed, gate_report  # noqa: E402
 from notewatt.gate.run_checks import gate_job_run  # noqa: E402
 from notewatt.impact import impact_factors  # noqa: E402
-from notewatt.inference import one_attempt_per_partition, partition_settings, run_routes  # noqa: E402
+from notewatt.inference import (  # noqa: E402
+    one_attempt_per_partition, partition_settings, run_routes, warm_up_workers,
+)
 from notewatt.input_flags import DEFAULT_MAX_CHARS, max_chars_for  # noqa: E402
 from notewatt.nlp_stage import check_preprocess, run_preprocess  # noqa: E402
 from notewatt.output_cache import look_up_outputs  # noqa: E402
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> dict:
     log.info("run %s: variants %s, %d partitions", run_id, ", ".join(settings), partitions)
 
     with clock.stage("read_screen"):
+        if config.engine.warm_up_workers:  # the workers import vLLM while the notes are read, screened and routed
+            warm_up_workers(spark, settings[config.variant], min(partitions, default_partitions(spark)))
         notes = read_notes(spark, resolve_path(config.corpus.path), config.corpus.format)
         screened = screen_notes(
             notes.limit(config.corpus.limit) if config.corpus.limit else notes, run_id,

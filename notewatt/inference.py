@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from notewatt.config import JobConfig, resolve_path
@@ -20,6 +20,7 @@ from udfs.meters import MeteringError
 from udfs.preprocess import SENTENCE_STARTS, Preprocessing, normalised_headers
 from udfs.prompts import PromptTemplate
 from udfs.task_energy import MeteringSettings
+from udfs.worker_warmup import warm_up_worker
 
 INFERENCE_JOB_GROUP = "notewatt-inference"  # the inference stage's Spark jobs (the tuner's pruner cancels them)
 
@@ -64,6 +65,13 @@ def partition_settings(
         ),
         engines_per_worker=len(config.variants_in_use),
     )
+
+
+def warm_up_workers(spark: SparkSession, settings: PartitionSettings, tasks: int) -> None:
+    """Start vLLM's import in the Python workers of `tasks` tasks (udfs/worker_warmup.py) and return at once: the
+    workers import while the driver reads, screens and routes the notes, and their partitions reuse them."""
+    frame = spark.range(tasks, numPartitions=tasks).mapInPandas(partial(warm_up_worker, settings=settings), "id long")
+    frame.collect()
 
 
 def run_inference(

@@ -150,9 +150,12 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
     the partition spread of tokens per Wh, GPU and host energy, how much of it was measured, and the derived
     facility, carbon and cost figures."""
     counts = notes.agg(*_note_counts())
-    loads = engine_loads.agg(wh(F.coalesce(F.sum("energy_j"), F.lit(0.0))).alias("engine_load_wh"),
-                             F.max("duration_s").alias("engine_load_s"),
-                             F.collect_list("energy_source").alias("load_sources"))
+    per_worker = engine_loads.groupBy("executor_id", "pid").agg(  # a warmed worker's import and model load
+        F.sum("energy_j").alias("energy_j"), F.sum("duration_s").alias("duration_s"),
+        F.collect_list("energy_source").alias("sources"))
+    loads = per_worker.agg(wh(F.coalesce(F.sum("energy_j"), F.lit(0.0))).alias("engine_load_wh"),
+                           F.max("duration_s").alias("engine_load_s"),
+                           F.flatten(F.collect_list("sources")).alias("load_sources"))
     row = counts.crossJoin(_energy(partitions)).crossJoin(loads)
     energy_wh = wh(F.col("energy_j"))
     return row.select(

@@ -14,6 +14,7 @@ PART_COLS = ("variant string, partition_id int, energy_j double, energy_source s
              "notes long, prompt_tokens long, output_tokens long, energy_above_idle_j double, "
              "above_idle_available boolean, partial boolean, shared_device boolean, gpu_energy_j double, "
              "host_energy_j double, measured_share double")
+LOAD_COLS = "executor_id string, pid int, energy_j double, duration_s double, energy_source string"
 IMPACT = ImpactFactors(pue=1.2, carbon_intensity_g_per_kwh=400.0, carbon_intensity_source="config",
                        price_per_kwh=0.25, currency="EUR")
 
@@ -29,7 +30,9 @@ def frames(spark):
          ("v", 1, 300.0, "estimate", 2.0, 14.0, 1, 20, 80, None, False, True, False, 0.0, 300.0, 0.0)],
         PART_COLS,
     )
-    loads = spark.createDataFrame([(50.0, 8.5, "estimate")], "energy_j double, duration_s double, energy_source string")
+    loads = spark.createDataFrame(  # worker 7 was warmed up: its vLLM import and its model load are two windows
+        [("0", 7, 30.0, 6.0, "estimate"), ("0", 7, 20.0, 2.5, "estimate"), ("1", 8, 10.0, 4.0, "estimate")],
+        LOAD_COLS)
     return notes, partitions, loads
 
 
@@ -59,7 +62,7 @@ def test_rollup_arithmetic(frames):
     assert row["wh_per_1000_notes_incl_retries"] == pytest.approx(row["wh_per_1000_notes"])
     assert row["energy_above_idle_wh"] is None  # one partition had no idle reading
     assert (row["partial_partitions"], row["shared_device_partitions"]) == (1, 1)
-    assert row["engine_load_wh"] == pytest.approx(50 / J_PER_WH) and row["engine_load_s"] == 8.5
+    assert row["engine_load_wh"] == pytest.approx(60 / J_PER_WH) and row["engine_load_s"] == 8.5  # longest worker
     assert row["notes_per_s"] == pytest.approx(3 / 20) and row["inference_s"] == pytest.approx(14.0)
     assert (row["notes_reused"], row["cache_hit_rate"], row["energy_avoided_wh"]) == (0, 0.0, 0.0)
     assert row["prefix_cache_hit_rate"] == pytest.approx(10 / 60)
@@ -127,7 +130,7 @@ def test_energy_status_and_measured_share(spark, sources, shares, status):
          for i, (s, m) in enumerate(zip(sources, shares))], PART_COLS
     )
     notes = spark.createDataFrame([(0, "a", "ok", 1, 1, "v", False, 0, 0)], NOTE_COLS)
-    loads = spark.createDataFrame([(1.0, 2.0, "estimate")], "energy_j double, duration_s double, energy_source string")
+    loads = spark.createDataFrame([("0", 7, 1.0, 2.0, "estimate")], LOAD_COLS)
     no_impact = ImpactFactors(1.0, None, None, None, "USD")
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=1.0, impact=no_impact)
     row = run_rollup_row(notes, partitions, loads, run)

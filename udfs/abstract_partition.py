@@ -2,8 +2,9 @@
 inside one energy window.
 
 It yields four kinds of rows in one schema (`row_type`): one `note` row per note, one `partition`
-row with the partition's energy window and token totals, once per Python worker an `engine_load`
-row whose energy is the model load (kept out of every partition's window), and a `device` row per
+row with the partition's energy window and token totals, once per Python worker its `engine_load`
+rows (the model load, and vLLM's import where the worker was warmed up: udfs/worker_warmup.py; kept out of
+every partition's window), and a `device` row per
 device of each of those windows (`window` says which; its GPUs and its host), which the driver uses to
 apportion devices shared by overlapping windows. Every window also leaves entries in the energy ledger,
 so that an attempt whose rows Spark discards is still counted (udfs/energy_ledger.py).
@@ -23,15 +24,18 @@ from typing import Callable, Iterator
 import pandas as pd
 
 from udfs.abstraction import ERROR, AbstractionValidator, combine_chunks
-from udfs.energy import DeviceMeasurement, EnergyMonitor, Listener, Measurement, idle_power_w
+from udfs.energy import DeviceMeasurement, EnergyMonitor, Listener, Measurement
 from udfs.energy_ledger import ENGINE_LOAD, PARTITION
 from udfs.engine import Engine, EngineSpec, EngineStartError, Generation, VllmEngine
 from udfs.gpu_binding import bind_task_gpus, bound_addresses
 from udfs.meters import TaskMeters
 from udfs.preprocess import SENTENCE_STARTS, NotePrompts, Preprocessing, note_prompts
 from udfs.prompts import PromptTemplate
-from udfs.task_energy import NOTES_GENERATING, MeteringSettings, ledger_listener, meters_for, monitor_for
-from udfs.task_info import TaskInfo, current_task
+from udfs.task_energy import (
+    NOTES_GENERATING, MeteringSettings, idle_power_or_none, ledger_listener, meters_for, monitor_for,
+)
+from udfs.task_info import TaskInfo, current_task, log_to_stderr
+from udfs.worker_warmup import warm_up_reported, warm_up_window
 
 log = logging.getLogger("notewatt.partition")
 
@@ -91,16 +95,6 @@ class LoadedEngine:
 _ENGINES: dict[str, LoadedEngine] = {}  # per Python worker, least recently used first; survives across tasks
 
 
-def _idle_power_w(meter) -> float | None:
-    """A device's idle draw, or None (above-idle figures then unavailable) when it cannot be read: an idle reading
-    is a nice-to-have that must not fail the task."""
-    try:
-        return idle_power_w(meter)
-    except Exception as exc:
-        log.warning("idle power of %s could not be read (%s): no above-idle figures", meter.device, type(exc).__name__)
-        return None
-
-
 def cached_engine(
     spec: EngineSpec, metered: TaskMeters, metering: MeteringSettings, listener: Listener, keep: int = 1
 ) -> LoadedEngine:
@@ -112,7 +106,7 @@ def cached_engine(
         return _ENGINES[spec.key]
     while len(_ENGINES) >= keep:
         _close(_ENGINES.pop(next(iter(_ENGINES))))
-    idle = [_idle_power_w(meter) for meter in metered.meters]
+    idle = [idle_power_or_none(meter) for meter in metered.meters]
     started = time.monotonic()
     with monitor_for(metering, metered, idle).measure(listener) as window:
         engine = start_engine(spec, metered)
@@ -148,35 +142,38 @@ def _close(loaded: LoadedEngine) -> None:
         log.warning("engine shutdown failed: %s", type(exc).__name__)
 
 
-def _log_to_stderr() -> None:
-    """Python workers have no logging set up: send this package's progress lines to the executor's stderr."""
-    logger = logging.getLogger("notewatt")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-
-
 def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSettings) -> Iterator[pd.DataFrame]:
     """mapInPandas entry point on executors (the real vLLM engine)."""
-    _log_to_stderr()
+    log_to_stderr()
     first = next((b for b in batches if len(b)), None)
-    if first is None:
-        return  # an empty partition loads no engine and has no energy row
     task = current_task()
+    if first is None:  # an empty partition loads no engine and has no energy row; it reports a warm-up, if any
+        yield from warm_up_rows(settings, task)
+        warm_up_reported()
+        return
     visible = bind_task_gpus(task.gpu_addresses)  # before the engine: CUDA then sees only the task's GPUs
     metered = meters_for(settings.metering, bound_addresses(visible))  # MeteringError when it must measure but cannot
     progress = dict.fromkeys(TOKEN_COUNTS, 0)  # the partition's counts so far, which its ledger entries carry
     listener = partial(ledger_listener, settings.metering, settings.run_id, settings.variant, task)
+    imported = list(warm_up_rows(settings, task))  # before the engine is built: waits for the import to end
     loaded = cached_engine(settings.engine, metered, settings.metering, listener(ENGINE_LOAD),
                            settings.engines_per_worker)
     monitor = monitor_for(settings.metering, metered, loaded.idle_power_w)
+    yield from imported
     if not loaded.load_reported:
         yield measurement_frame(ENGINE_LOAD, loaded.load, settings, task, **dict.fromkeys(TOKEN_COUNTS, 0))
     yield from abstract_batches(chain([first], batches), settings, loaded.engine, monitor, task,
                                 listener(PARTITION, progress), progress)
-    loaded.load_reported = True  # only now: a failed attempt's rows (its engine_load row too) are discarded
+    loaded.load_reported = True  # only now: a failed attempt's rows (its engine_load rows too) are discarded
+    warm_up_reported()
+
+
+def warm_up_rows(settings: PartitionSettings, task: TaskInfo) -> Iterator[pd.DataFrame]:
+    """The worker's warm-up import of vLLM (udfs/worker_warmup.py) as an engine-load window, once it has ended,
+    until a kept partition has reported it."""
+    imported = warm_up_window()
+    if imported is not None:
+        yield measurement_frame(ENGINE_LOAD, imported, settings, task, **dict.fromkeys(TOKEN_COUNTS, 0))
 
 
 def abstract_batches(

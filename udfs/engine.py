@@ -60,11 +60,17 @@ class EngineStartError(RuntimeError):
     """The engine could not be built: names the model, the devices and the reason (never note text)."""
 
 
+def import_vllm(spec: EngineSpec) -> None:
+    """Import vLLM's LLM (and torch) with the engine's environment set first, as vLLM reads it at import."""
+    os.environ.update(spec.env)
+    import vllm.entrypoints.llm  # noqa: F401
+
+
 class VllmEngine:
     """vLLM's offline LLM with schema-guided (structured outputs) decoding."""
 
     def __init__(self, spec: EngineSpec):
-        os.environ.update(spec.env)  # before vLLM (and torch) are imported in this worker
+        import_vllm(spec)
         from vllm import LLM
 
         self._llm = LLM(

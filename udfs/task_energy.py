@@ -3,12 +3,15 @@ windows leave (udfs/energy_ledger.py). Settings come from the driver (the `energ
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
-from udfs.energy import EnergyMonitor, Listener, Measurement
+from udfs.energy import EnergyMonitor, Listener, Measurement, idle_power_w
 from udfs.energy_ledger import EnergyLedger, LedgerEntry
 from udfs.meters import TaskMeters, task_meters
 from udfs.task_info import TaskInfo
+
+log = logging.getLogger("notewatt.energy")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,16 @@ def meters_for(settings: MeteringSettings, gpu_addresses: tuple[str, ...]) -> Ta
 
 
 NOTES_GENERATING = "notes_generating"  # a partition's notes done inside a running generate call, not yet counted
+
+
+def idle_power_or_none(meter) -> float | None:
+    """A device's idle draw, or None (above-idle figures then unavailable) when it cannot be read: an idle reading
+    is a nice-to-have that must not fail the task."""
+    try:
+        return idle_power_w(meter)
+    except Exception as exc:
+        log.warning("idle power of %s could not be read (%s): no above-idle figures", meter.device, type(exc).__name__)
+        return None
 
 
 def monitor_for(settings: MeteringSettings, metered: TaskMeters, idle_power_w: list[float | None] | None) -> EnergyMonitor:

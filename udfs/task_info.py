@@ -1,7 +1,9 @@
-"""Who is running this partition: Spark task identity, host, executor and assigned GPUs."""
+"""Who is running this partition: Spark task identity, host, executor and assigned GPUs; and where its log
+lines go."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -45,3 +47,13 @@ def current_task() -> TaskInfo:
         pid=os.getpid(),
         gpu_addresses=gpus,
     )
+
+
+def log_to_stderr() -> None:
+    """Python workers have no logging set up: send this package's progress lines to the executor's stderr."""
+    logger = logging.getLogger("notewatt")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
