@@ -81,6 +81,7 @@ def run_job(label: str, corpus: Path, master: str, partitions: int, max_tokens: 
     rollup = entry["rollup"]
     log_text = Path(run["log"]).read_text()
     loads = [float(s) for s in re.findall(r"engine loaded in pid \d+ in ([\d.]+) s", log_text)]
+    imports = [float(s) for s in re.findall(r"vLLM imported in pid \d+ in ([\d.]+) s \(warm-up\)", log_text)]
     window_s = rollup["inference_s"]  # first window start to last window end (one window at local[1])
     stage_end = datetime.fromisoformat(str(rollup["started_at"])).timestamp() + rollup["duration_s"]
     return run | {
@@ -89,7 +90,8 @@ def run_job(label: str, corpus: Path, master: str, partitions: int, max_tokens: 
         "notes": rollup["notes"], "notes_ok": rollup["notes_ok"],
         "prompt_tokens": rollup["prompt_tokens"], "output_tokens": rollup["output_tokens"],
         "steady_s": window_s,
-        "engine_load_s": loads,
+        "engine_load_s": loads,  # the model load on the inference stage's path
+        "warm_up_import_s": imports,  # vLLM's import in a warmed worker, alongside reading and screening
         "startup_s": entry["main_start"] - run["process_start"],  # JVM, Python imports, up to main()
         "inference_stage_s": rollup["duration_s"],  # driver wall time of the stage: engine load + windows
         "main_s": entry["main_end"] - entry["main_start"],
