@@ -3,10 +3,9 @@ inside one energy window.
 
 It yields four kinds of rows in one schema (`row_type`): one `note` row per note, one `partition`
 row with the partition's energy window and token totals, once per Python worker its `engine_load`
-rows (the model load, and vLLM's import where the worker was warmed up: udfs/worker_warmup.py; kept out of
-every partition's window), and a `device` row per
-device of each of those windows (`window` says which; its GPUs and its host), which the driver uses to
-apportion devices shared by overlapping windows. Every window also leaves entries in the energy ledger,
+rows (the model load, and vLLM's import where the worker was warmed up: udfs/worker_warmup.py), kept out
+of every partition's window, and a `device` row per device of each of those windows (`window` says which;
+its GPUs and its host), which the driver uses to apportion devices shared by overlapping windows. Every window also leaves entries in the energy ledger,
 so that an attempt whose rows Spark discards is still counted (udfs/energy_ledger.py).
 """
 
