@@ -50,22 +50,23 @@ def test_the_import_runs_once_in_the_background_and_its_window_is_reported_by_th
     assert rows == [] and took < 0.3  # the task returns while the import runs
     assert [t.name for t in threading.enumerate() if t.name == "vllm-import"] == ["vllm-import"]
     warm(settings)  # a second warm-up task in the same worker starts nothing
-    window = warmup.warm_up_window()  # what a partition does first: wait for the import
+    window = warmup.warm_up_window(str(ledger))  # what a partition does first: wait for the import
     assert imports == [{"A": "1"}]
     assert window.duration_s >= 0.3 and window.energy_j == pytest.approx(10.0 * window.duration_s, rel=0.2)
     [entry] = [e for e in read_entries(str(ledger)) if e["state"] == "closed"]
     assert (entry["window"], entry["window_id"], entry["partition_id"]) == ("engine_load", window.window_id, 3)
-    assert warmup.warm_up_window() is window  # a failed attempt did not report it: the next one does
+    assert warmup.warm_up_window(str(ledger)) is window  # a failed attempt did not report it: the next one does
+    assert warmup.warm_up_window(str(ledger / "a later run")) is None  # its ledger is the warming run's
     warmup.warm_up_reported()
-    assert warmup.warm_up_window() is None
+    assert warmup.warm_up_window(str(ledger)) is None
 
 
 def test_a_worker_whose_tasks_have_gpus_or_that_has_vllm_already_is_not_warmed(worker, monkeypatch):
-    settings, imports, _ = worker
+    settings, imports, ledger = worker
     warm(settings, gpus=("0",))
     monkeypatch.setitem(__import__("sys").modules, "vllm.entrypoints.llm", object())
     warm(settings)
-    assert warmup.warm_up_window() is None and imports == []
+    assert warmup.warm_up_window(str(ledger)) is None and imports == []
 
 
 def test_a_warmed_workers_first_partition_reports_the_import_beside_its_model_load(worker, monkeypatch):
@@ -101,4 +102,4 @@ def test_an_empty_partition_on_a_warmed_worker_reports_the_import(worker, monkey
     warm(settings)
     [frame] = list(partition.abstract_partition(iter([pd.DataFrame({"note_id": [], "text": []})]), settings))
     assert list(frame.row_type) == ["engine_load", "device"] and frame.duration_s.iloc[0] >= 0.3
-    assert warmup.warm_up_window() is None
+    assert warmup.warm_up_window(None) is None

@@ -170,7 +170,7 @@ def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSetti
 def warm_up_rows(settings: PartitionSettings, task: TaskInfo) -> Iterator[pd.DataFrame]:
     """The worker's warm-up import of vLLM (udfs/worker_warmup.py) as an engine-load window, once it has ended,
     until a kept partition has reported it."""
-    imported = warm_up_window()
+    imported = warm_up_window(settings.metering.ledger_folder)
     if imported is not None:
         yield measurement_frame(ENGINE_LOAD, imported, settings, task, **dict.fromkeys(TOKEN_COUNTS, 0))
 

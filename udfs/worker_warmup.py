@@ -30,6 +30,7 @@ log = logging.getLogger("notewatt.warmup")
 
 @dataclass
 class WarmUp:
+    ledger_folder: str | None  # the run (job attempt) that warmed the worker: only its partitions report the window
     measurement: Measurement | None = None  # the import's window, once it has ended
     reported: bool = False  # set when a partition whose rows the run keeps has reported it
     done: threading.Event = field(default_factory=threading.Event)
@@ -57,7 +58,7 @@ def _start(settings) -> None:
         log.warning("worker not warmed: its devices cannot be metered (%s)", type(exc).__name__)
         return
     listener = ledger_listener(settings.metering, settings.run_id, settings.variant, current_task(), ENGINE_LOAD)
-    _warm_up = WarmUp()
+    _warm_up = WarmUp(settings.metering.ledger_folder)
     threading.Thread(target=_import, args=(_warm_up, settings, metered, listener), name="vllm-import",
                      daemon=True).start()
 
@@ -78,12 +79,15 @@ def _import(warm: WarmUp, settings, metered, listener) -> None:
         warm.done.set()
 
 
-def warm_up_window() -> Measurement | None:
-    """This worker's warm-up import window, once it has finished (waiting for it if it is running), if no kept
-    partition has reported it yet; None when the worker was not warmed."""
-    if _warm_up is None or _warm_up.reported:
+def warm_up_window(ledger_folder: str | None) -> Measurement | None:
+    """This worker's warm-up import window, once it has finished (waiting for it if it is running), if the run
+    with this ledger folder warmed the worker and no kept partition has reported it yet; else None (a worker
+    reused by a later run leaves the window to the ledger of the run that warmed it)."""
+    if _warm_up is None:
         return None
-    _warm_up.done.wait()
+    _warm_up.done.wait()  # never two imports of vLLM at once
+    if _warm_up.reported or _warm_up.ledger_folder != ledger_folder:
+        return None
     return _warm_up.measurement
 
 
