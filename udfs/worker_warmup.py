@@ -13,7 +13,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -45,19 +44,20 @@ def warm_up_worker(batches: Iterator[pd.DataFrame], settings) -> Iterator[pd.Dat
     for _ in batches:
         pass
     log_to_stderr()
-    if _warm_up is None and "vllm.entrypoints.llm" not in sys.modules and not current_task().gpu_addresses:
-        _start(settings)
+    task = current_task()
+    if _warm_up is None and "vllm.entrypoints.llm" not in sys.modules and not task.gpu_addresses:
+        _start(settings, task)
     yield from ()
 
 
-def _start(settings) -> None:
+def _start(settings, task) -> None:
     global _warm_up
     try:
         metered = meters_for(settings.metering, ())
     except Exception as exc:  # the partition meters again and says why it cannot (energy.require_measured)
         log.warning("worker not warmed: its devices cannot be metered (%s)", type(exc).__name__)
         return
-    listener = ledger_listener(settings.metering, settings.run_id, settings.variant, current_task(), ENGINE_LOAD)
+    listener = ledger_listener(settings.metering, settings.run_id, settings.variant, task, ENGINE_LOAD)
     _warm_up = WarmUp(settings.metering.ledger_folder)
     threading.Thread(target=_import, args=(_warm_up, settings, metered, listener), name="vllm-import",
                      daemon=True).start()
@@ -65,17 +65,16 @@ def _start(settings) -> None:
 
 def _import(warm: WarmUp, settings, metered, listener) -> None:
     """The thread: vLLM's import inside an energy window (idle power read first, as before an engine load)."""
+    window = None
     try:
         monitor = monitor_for(settings.metering, metered, [idle_power_or_none(m) for m in metered.meters])
-        window, started = monitor.begin(listener), time.monotonic()
-        failure = None
-        try:
+        with monitor.measure(listener) as window:
             import_vllm(settings.engine)
-        except Exception as exc:  # the partition's own import then fails, with the engine's error
-            failure = type(exc).__name__
-        warm.measurement = monitor.end(window, failure)
-        log.info("vLLM imported in pid %d in %.1f s (warm-up)", os.getpid(), time.monotonic() - started)
+        log.info("vLLM imported in pid %d in %.1f s (warm-up)", os.getpid(), window.measurement.duration_s)
+    except Exception as exc:  # the window ended as failed; the partition's own import then fails with the error
+        log.warning("vLLM import failed in the warm-up (%s)", type(exc).__name__)
     finally:
+        warm.measurement = window and window.measurement
         warm.done.set()
 
 
