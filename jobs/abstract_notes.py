@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root
 from notewatt.cli import job_arguments, parse_job_config, run_job  # noqa: E402
 from notewatt.config import resolve_path  # noqa: E402
 from notewatt.corpus import read_notes  # noqa: E402
-from notewatt.energy.retries import ledger_folder  # noqa: E402
+from notewatt.energy.ledger_account import ledger_folder  # noqa: E402
 from notewatt.gate.checks import gate_passed, gate_report  # noqa: E402
 from notewatt.gate.run_checks import gate_job_run  # noqa: E402
 from notewatt.impact import impact_factors  # noqa: E402

@@ -33,7 +33,7 @@ from notewatt.cli import job_arguments, parse_job_config, run_job  # noqa: E402
 from notewatt.comparison import quality_column  # noqa: E402
 from notewatt.config import JobConfig, resolve_path  # noqa: E402
 from notewatt.corpus import read_notes  # noqa: E402
-from notewatt.energy.retries import ledger_root  # noqa: E402
+from notewatt.energy.ledger_account import ledger_root  # noqa: E402
 from notewatt.inference import INFERENCE_JOB_GROUP  # noqa: E402
 from notewatt.reporting.charts import pareto_chart  # noqa: E402
 from notewatt.screening import screen_notes  # noqa: E402

@@ -62,10 +62,10 @@ class EngineConfig(StrictModel):
                                    "batch (1 is naive one-by-one generation)")
     max_num_seqs: int | None = Field(None, gt=0, description="sequences vLLM decodes at once; null: vLLM's default")
     sort_by_length: bool = Field(True, description="sort each partition's notes by length before batching")
-    warm_up_workers: bool = Field(False, description="import vLLM in the Python workers (inside an engine-load energy "
-                                  "window) while the driver reads, screens and routes the notes; workers whose tasks "
-                                  "are given GPUs are not warmed. Off by default: a warmed worker that runs no "
-                                  "partition of the run is counted with the discarded attempts (docs/energy.md)")
+    warm_up_workers: bool = Field(True, description="import vLLM in the Python workers (inside an energy window of "
+                                  "its own) while the driver reads, screens and routes the notes; its energy is "
+                                  "engine-load energy, also where the worker runs no partition (docs/energy.md). "
+                                  "Workers whose tasks are given GPUs are not warmed")
     enable_prefix_caching: bool = Field(True, description="vLLM reuses the KV cache of the shared system prompt")
     max_tokens: int = Field(384, gt=0, description="output tokens per note (per chunk of a long note)")
     temperature: float = Field(0.0, ge=0, description="sampling temperature; 0 is greedy")

@@ -1,6 +1,6 @@
 """The driver's steps after inference: the stage's output rows -> the run's tables (devices apportioned, windows and
-notes given energy, reused notes added, the discarded attempts' energy from the ledger, quality scored once,
-roll-ups whose counts reconcile). notewatt/publish.py then writes them and logs the run."""
+notes given energy, reused notes added, the discarded attempts' and unreported warm-ups' energy from the ledger,
+quality scored once, roll-ups whose counts reconcile). notewatt/publish.py then writes them and logs the run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame
 
 from notewatt.config import JobConfig
 from notewatt.corpus import CorpusError
-from notewatt.energy.retries import retry_energy
+from notewatt.energy.ledger_account import account_ledger
 from notewatt.energy.windows import attribute_devices, with_window_energy
 from notewatt.gate.run_checks import partition_wh_per_1000_notes
 from notewatt.inference import rows_of
@@ -90,7 +90,7 @@ def _run_results(store, config, rows, inputs: RunInputs, run, ledger, clock) -> 
     load_rows = with_window_energy(rows_of(rows, "engine_load"), device_rows).persist()
     partitions = partition_rows.select("window_id", "partition_id", "notes", "energy_j", "output_tokens").toPandas()
     kept = set(partitions["window_id"]) | {r.window_id for r in load_rows.select("window_id").collect()}
-    run = replace(run, retry=retry_energy(ledger, kept))
+    run = replace(run, ledger=account_ledger(ledger, kept, config.engine.warm_up_workers))
     models = {v: config.variant_config(v).model for v in config.variants_in_use}
     notes = with_reused_notes(with_note_energy(rows_of(rows, "note"), partition_rows), inputs.reuse, run.run_id,
                               models)

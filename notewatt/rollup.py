@@ -9,7 +9,7 @@ from datetime import datetime
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from notewatt.energy.retries import RetryEnergy
+from notewatt.energy.ledger_account import LedgerAccount, UnreportedWarmUps
 from notewatt.energy.vocabulary import status_of, wh, wh_per_1000_notes
 from notewatt.impact import ImpactFactors
 
@@ -22,7 +22,7 @@ class RunInfo:
     started_at: datetime
     duration_s: float  # driver wall time of the inference stage, engine loads included
     impact: ImpactFactors
-    retry: RetryEnergy = RetryEnergy(0.0, 0)  # energy of discarded task attempts (the energy ledger)
+    ledger: LedgerAccount = LedgerAccount()  # the ledger's unkept windows: discarded attempts, unreported warm-ups
     preprocess_s: float | None = None  # the Spark NLP stage's wall time (None: no such stage)
     preprocess_energy_j: float | None = None  # its estimated energy (Spark's executor CPU time x watts per core)
 
@@ -122,6 +122,23 @@ def _energy(partitions: DataFrame) -> DataFrame:
     )
 
 
+def _engine_loads(engine_loads: DataFrame, warm_ups: UnreportedWarmUps) -> DataFrame:
+    """The engine loads' energy (the kept rows' plus the ledger's unreported warm-ups: null when those are unknown),
+    the longest worker's load time (a warmed worker's import and model load together) and the kept loads'
+    sources."""
+    per_worker = engine_loads.groupBy("executor_id", "pid").agg(
+        F.sum("energy_j").alias("energy_j"), F.sum("duration_s").alias("duration_s"),
+        F.collect_list("energy_source").alias("sources"))
+    kept_j = F.coalesce(F.sum("energy_j"), F.lit(0.0))
+    return per_worker.agg(
+        wh(kept_j + F.lit(warm_ups.energy_j).cast("double")).alias("engine_load_wh"),
+        F.max("duration_s").alias("engine_load_s"),
+        F.flatten(F.collect_list("sources")).alias("load_sources"),
+        F.lit(warm_ups.windows).cast("long").alias("unreported_warm_ups"),
+        F.lit(warm_ups.unfinished).cast("long").alias("engine_load_unfinished_windows"),
+    )
+
+
 def _impact(energy_wh: Column, notes: Column, impact: ImpactFactors) -> list[Column]:
     """Derived figures per 1,000 notes: facility energy (x PUE), emissions and cost, with their factors."""
     facility_kwh_per_1000 = energy_wh * F.lit(impact.pue) / notes  # Wh per note = kWh per 1,000 notes
@@ -139,25 +156,21 @@ def _impact(energy_wh: Column, notes: Column, impact: ImpactFactors) -> list[Col
 
 
 def run_rollup_row(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame, run: RunInfo) -> dict:
-    """The run_rollup row, labelled; its engine loads' energy too (engine_load_status)."""
+    """The run_rollup row, labelled; its engine loads' energy too (engine_load_status), unreported warm-ups'
+    sources with the kept loads'."""
     row = run_rollup(notes, partitions, engine_loads, run).first().asDict()
-    loads = row.pop("load_sources") or []
+    loads = (row.pop("load_sources") or []) + list(run.ledger.warm_ups.sources)
     return labelled(row) | {"engine_load_status": status_of(loads).name if loads else None}
 
 
 def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame, run: RunInfo) -> DataFrame:
     """One row: the run's totals, Wh per 1,000 notes (and with discarded attempts' energy), tokens per joule,
-    the partition spread of tokens per Wh, GPU and host energy, how much of it was measured, and the derived
-    facility, carbon and cost figures."""
+    the partition spread of tokens per Wh, GPU and host energy, how much of it was measured, the engine loads,
+    and the derived facility, carbon and cost figures."""
     counts = notes.agg(*_note_counts())
-    per_worker = engine_loads.groupBy("executor_id", "pid").agg(  # a warmed worker's import and model load
-        F.sum("energy_j").alias("energy_j"), F.sum("duration_s").alias("duration_s"),
-        F.collect_list("energy_source").alias("sources"))
-    loads = per_worker.agg(wh(F.coalesce(F.sum("energy_j"), F.lit(0.0))).alias("engine_load_wh"),
-                           F.max("duration_s").alias("engine_load_s"),
-                           F.flatten(F.collect_list("sources")).alias("load_sources"))
-    row = counts.crossJoin(_energy(partitions)).crossJoin(loads)
+    row = counts.crossJoin(_energy(partitions)).crossJoin(_engine_loads(engine_loads, run.ledger.warm_ups))
     energy_wh = wh(F.col("energy_j"))
+    retry = run.ledger.retry
     return row.select(
         F.lit(run.run_id).alias("run_id"),
         F.lit(run.variant).alias("variant"),
@@ -180,11 +193,11 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         "measured_share",
         "energy_above_idle_wh",
         wh_per_1000_notes(F.col("energy_j"), F.col("notes")).alias("wh_per_1000_notes"),
-        F.lit(run.retry.energy_j).cast("double").alias("retry_energy_j"),
-        F.lit(run.retry.windows).cast("long").alias("retry_windows"),
-        F.lit(run.retry.unfinished).cast("long").alias("retry_unfinished_windows"),
-        F.lit(run.retry.status).cast("string").alias("retry_energy_status"),
-        wh_per_1000_notes(F.col("energy_j") + F.lit(run.retry.energy_j).cast("double"), F.col("notes"))
+        F.lit(retry.energy_j).cast("double").alias("retry_energy_j"),
+        F.lit(retry.windows).cast("long").alias("retry_windows"),
+        F.lit(retry.unfinished).cast("long").alias("retry_unfinished_windows"),
+        F.lit(retry.status).cast("string").alias("retry_energy_status"),
+        wh_per_1000_notes(F.col("energy_j") + F.lit(retry.energy_j).cast("double"), F.col("notes"))
         .alias("wh_per_1000_notes_incl_retries"),
         F.lit(run.preprocess_s).cast("double").alias("preprocess_s"),
         F.lit(run.preprocess_energy_j).cast("double").alias("preprocess_energy_j"),
@@ -198,6 +211,8 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         "engine_load_wh",
         "engine_load_s",
         "load_sources",
+        "unreported_warm_ups",
+        "engine_load_unfinished_windows",
         "inference_s",
         "partitions",
         "partial_partitions",

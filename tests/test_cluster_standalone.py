@@ -87,7 +87,8 @@ def test_every_good_note_once_despite_a_retried_task(cluster_run, tables):
 
 def test_the_failed_attempts_energy_is_counted_but_not_charged_to_notes(cluster_run, tables):
     """The failed attempt's window left its energy in the ledger (under the output folder) when it raised; so did
-    the engine load of its worker, when no later task of that worker reported it."""
+    the engine load of its worker, when no later task of that worker reported it. A warm-up no kept partition
+    reported is an engine load, not a retry."""
     [rollup] = tables[RUN_ROLLUP]
     assert rollup.retry_energy_j > 0 and rollup.retry_windows >= 1
     assert rollup.wh_per_1000_notes_incl_retries > rollup.wh_per_1000_notes
@@ -96,9 +97,11 @@ def test_the_failed_attempts_energy_is_counted_but_not_charged_to_notes(cluster_
     failed = [e for e in ledger if e["state"] == "failed"]
     assert [(e["window"], e["partition_id"], e["task_attempt"]) for e in failed] == [("partition", RETRIED_PARTITION, 0)]
     kept = {w.window_id for w in tables[PARTITION_ENERGY]} | {w.window_id for w in tables[ENGINE_LOADS]}
-    discarded = [e for e in ledger if e["window_id"] not in kept]
+    discarded = [e for e in ledger if e["window_id"] not in kept and e["window"] != "warm_up"]
     assert failed[0] in discarded and len(discarded) == rollup.retry_windows
     assert rollup.retry_energy_j == pytest.approx(sum(e["energy_j"] for e in discarded))
+    unreported = [e for e in ledger if e["window_id"] not in kept and e["window"] == "warm_up"]
+    assert rollup.unreported_warm_ups == len(unreported)  # engine-load energy (warmed workers), not retries
 
 
 def test_each_executor_loaded_its_own_engine(cluster_run):

@@ -9,12 +9,12 @@ import time
 import pandas as pd
 import pytest
 
-from notewatt.energy.retries import retry_energy
+from notewatt.energy.ledger_account import account_ledger
 from tests.fakes import FakeEngine, TraceMeter
 from tests.test_partition_function import TASK, notes, settings
 from udfs.abstract_partition import TOKEN_COUNTS, abstract_batches
 from udfs.energy import EnergyMonitor
-from udfs.energy_ledger import CLOSED, FAILED, OPEN, EnergyLedger, LedgerEntry, read_entries
+from udfs.energy_ledger import CLOSED, FAILED, OPEN, WARM_UP, EnergyLedger, LedgerEntry, read_entries
 from udfs.task_energy import MeteringSettings, ledger_listener
 
 
@@ -91,8 +91,8 @@ def test_an_unwritable_ledger_never_fails_the_window(tmp_path, caplog):
     assert not m.partial and "not writable" in caplog.text
 
 
-def entry(window_id, energy_j, state=CLOSED, attempt=0):
-    return LedgerEntry("r1", window_id, "partition", state, "v", 0, attempt, "h", "e", 1, 0.0, 1.0, energy_j, "estimate")
+def entry(window_id, energy_j, state=CLOSED, attempt=0, window="partition", source="estimate"):
+    return LedgerEntry("r1", window_id, window, state, "v", 0, attempt, "h", "e", 1, 0.0, 1.0, energy_j, source)
 
 
 def test_retry_energy_is_the_ledgers_windows_the_run_did_not_keep(tmp_path):
@@ -100,11 +100,25 @@ def test_retry_energy_is_the_ledgers_windows_the_run_did_not_keep(tmp_path):
     for e in (entry("kept-a", 10.0), entry("kept-b", 20.0, attempt=1), entry("failed", 7.5, FAILED),
               entry("killed", 2.5, OPEN)):
         ledger.record(e)
-    retry = retry_energy(str(tmp_path), {"kept-a", "kept-b"})
+    retry = account_ledger(str(tmp_path), {"kept-a", "kept-b"}, warmed_up=False).retry
     assert (retry.energy_j, retry.windows) == (10.0, 2)
     assert (retry.unfinished, retry.status) == (1, "estimated")  # "killed" counts to its last heartbeat
-    nothing = retry_energy(str(tmp_path), {"kept-a", "kept-b", "failed", "killed"})
-    assert (nothing.energy_j, nothing.windows, nothing.unfinished, nothing.status) == (0.0, 0, 0, None)
+    nothing = account_ledger(str(tmp_path), {"kept-a", "kept-b", "failed", "killed"}, warmed_up=False)
+    assert (nothing.retry.energy_j, nothing.retry.windows, nothing.retry.unfinished, nothing.retry.status) == (
+        0.0, 0, 0, None)
+    assert (nothing.warm_ups.energy_j, nothing.warm_ups.windows) == (0.0, 0)
+
+
+def test_a_warm_up_no_kept_partition_reported_is_engine_load_energy_not_a_retry(tmp_path):
+    ledger = EnergyLedger(str(tmp_path))
+    for e in (entry("kept-a", 10.0), entry("reported", 4.0, window=WARM_UP), entry("unused", 6.0, window=WARM_UP),
+              entry("importing", 1.5, OPEN, window=WARM_UP, source="rapl")):
+        ledger.record(e)
+    account = account_ledger(str(tmp_path), {"kept-a", "reported"}, warmed_up=True)
+    assert (account.retry.energy_j, account.retry.windows) == (0.0, 0)
+    warm_ups = account.warm_ups
+    assert (warm_ups.energy_j, warm_ups.windows, warm_ups.unfinished) == (7.5, 2, 1)
+    assert sorted(warm_ups.sources) == ["estimate", "rapl"]
 
 
 def test_a_window_leaves_an_open_entry_as_it_begins(tmp_path):
@@ -117,9 +131,12 @@ def test_a_window_leaves_an_open_entry_as_it_begins(tmp_path):
 
 def test_retry_energy_is_unknown_when_the_ledger_lacks_a_kept_window(tmp_path, caplog):
     EnergyLedger(str(tmp_path)).record(entry("kept-a", 10.0))
-    with caplog.at_level("WARNING", logger="notewatt.retries"):
-        retry = retry_energy(str(tmp_path), {"kept-a", "never-written"})
-    assert (retry.energy_j, retry.windows) == (None, None) and "lacks 1 of the 2" in caplog.text
+    with caplog.at_level("WARNING", logger="notewatt.ledger_account"):
+        account = account_ledger(str(tmp_path), {"kept-a", "never-written"}, warmed_up=True)
+    assert (account.retry.energy_j, account.retry.windows) == (None, None) and "lacks 1 of the 2" in caplog.text
+    assert account.warm_ups.energy_j is None  # the run warmed workers up: their unreported imports are unknown too
+    not_warmed = account_ledger(str(tmp_path), {"kept-a", "never-written"}, warmed_up=False)
+    assert (not_warmed.warm_ups.energy_j, not_warmed.warm_ups.windows) == (0.0, 0)  # none without a warm-up
 
 
 def test_ledger_entries_hold_ids_and_figures_only(tmp_path):

@@ -10,6 +10,7 @@ from conftest import JOB_NOTES as NOTES
 from notewatt.quality.scoring import FieldScore, load_gold, score_note
 from notewatt.table_store import TableStore
 from notewatt.tables import DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, NOTE_SCORES, PARTITION_ENERGY, RUN_ROLLUP
+from udfs.energy_ledger import WARM_UP, read_entries
 
 
 def read_table(spark, output, table):
@@ -71,6 +72,23 @@ def test_rollup_is_consistent_with_the_tables(spark, job_run):
     assert rollup["wh_per_1000_notes"] == pytest.approx(row.wh_per_1000_notes)
     assert row.facility_wh_per_1000_notes == pytest.approx(1.25 * row.wh_per_1000_notes)
     assert row.carbon_intensity_source.startswith("codecarbon:DEU") and row.gco2e_per_1000_notes > 0
+
+
+def test_engine_loads_hold_every_warm_up_once_and_no_warm_up_is_a_retry(spark, job_run):
+    """The job warms its workers up (engine.warm_up_workers, on by default): each warm-up window in the ledger is
+    either a kept engine-load row or counted as an unreported warm-up, never among the discarded attempts."""
+    _, output, _ = job_run
+    [row] = read_table(spark, output, RUN_ROLLUP).collect()
+    loads = read_table(spark, output, ENGINE_LOADS).collect()
+    warm_ups = [e for e in read_entries(f"{output.path}/_energy_ledger/it-run", recursive=True)
+                if e["window"] == WARM_UP]
+    unreported = [e for e in warm_ups if e["window_id"] not in {w.window_id for w in loads}]
+    assert row.unreported_warm_ups == len(unreported) and row.retry_windows == 0
+    kept_and_unreported_wh = (sum(w.energy_j for w in loads) + sum(e["energy_j"] for e in unreported)) / 3600
+    if row.engine_load_unfinished_windows:  # a warm-up still importing when the run read its ledger
+        assert 0 < row.engine_load_wh <= kept_and_unreported_wh
+    else:
+        assert row.engine_load_wh == pytest.approx(kept_and_unreported_wh)
 
 
 def test_mlflow_run_has_the_rollup_metrics_and_artifacts(job_run):

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from notewatt.energy.retries import RetryEnergy
+from notewatt.energy.ledger_account import LedgerAccount, RetryEnergy, UnreportedWarmUps
 from notewatt.energy.vocabulary import J_PER_WH
 from notewatt.impact import ImpactFactors
 from notewatt.rollup import RunInfo, route_rows, run_rollup_row, with_note_energy
@@ -59,6 +59,7 @@ def test_rollup_arithmetic(frames):
     assert (row["gpu_energy_wh"], row["host_energy_wh"]) == pytest.approx((100 / J_PER_WH, 300 / J_PER_WH))
     assert (row["retry_energy_j"], row["retry_windows"], row["retry_energy_status"]) == (0.0, 0, None)
     assert row["engine_load_status"] == "estimated"  # the loads' own sources label them
+    assert (row["unreported_warm_ups"], row["engine_load_unfinished_windows"]) == (0, 0)
     assert row["wh_per_1000_notes_incl_retries"] == pytest.approx(row["wh_per_1000_notes"])
     assert row["energy_above_idle_wh"] is None  # one partition had no idle reading
     assert (row["partial_partitions"], row["shared_device_partitions"]) == (1, 1)
@@ -144,12 +145,27 @@ def test_energy_status_and_measured_share(spark, sources, shares, status):
 def test_retried_attempts_energy_is_reported_but_not_charged_to_notes(frames):
     notes, partitions, loads = frames
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=20.0, impact=IMPACT,
-                  retry=RetryEnergy(200.0, 1, 1, "measured"))
+                  ledger=LedgerAccount(RetryEnergy(200.0, 1, 1, "measured")))
     row = run_rollup_row(notes, partitions, loads, run)
     assert (row["retry_energy_j"], row["retry_windows"]) == (200.0, 1)
     assert (row["retry_unfinished_windows"], row["retry_energy_status"]) == (1, "measured")
     assert row["wh_per_1000_notes"] == pytest.approx(400 / J_PER_WH / 3 * 1000)
     assert row["wh_per_1000_notes_incl_retries"] == pytest.approx(600 / J_PER_WH / 3 * 1000)
-    unknown = replace(run, retry=RetryEnergy(None, None))
+    unknown = replace(run, ledger=LedgerAccount(RetryEnergy(None, None)))
     row = run_rollup_row(notes, partitions, loads, unknown)
     assert row["retry_energy_j"] is None and row["wh_per_1000_notes_incl_retries"] is None
+
+
+def test_unreported_warm_ups_are_engine_load_energy_not_retries(frames):
+    notes, partitions, loads = frames
+    warm_ups = UnreportedWarmUps(40.0, 2, 1, ("rapl", "rapl"))  # two warmed workers ran no partition, one still importing
+    run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=20.0, impact=IMPACT,
+                  ledger=LedgerAccount(warm_ups=warm_ups))
+    row = run_rollup_row(notes, partitions, loads, run)
+    assert row["engine_load_wh"] == pytest.approx((60 + 40) / J_PER_WH) and row["engine_load_s"] == 8.5
+    assert (row["unreported_warm_ups"], row["engine_load_unfinished_windows"]) == (2, 1)
+    assert row["engine_load_status"] == "partly_estimated"  # the warm-ups' RAPL beside the kept loads' estimate
+    assert (row["retry_energy_j"], row["retry_windows"]) == (0.0, 0)
+    assert row["wh_per_1000_notes"] == pytest.approx(400 / J_PER_WH / 3 * 1000)  # not charged to notes
+    unknown = replace(run, ledger=LedgerAccount(RetryEnergy(None, None), UnreportedWarmUps(None, None, None)))
+    assert run_rollup_row(notes, partitions, loads, unknown)["engine_load_wh"] is None

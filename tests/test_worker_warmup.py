@@ -54,7 +54,7 @@ def test_the_import_runs_once_in_the_background_and_its_window_is_reported_by_th
     assert imports == [{"A": "1"}]
     assert window.duration_s >= 0.3 and window.energy_j == pytest.approx(10.0 * window.duration_s, rel=0.2)
     [entry] = [e for e in read_entries(str(ledger)) if e["state"] == "closed"]
-    assert (entry["window"], entry["window_id"], entry["partition_id"]) == ("engine_load", window.window_id, 3)
+    assert (entry["window"], entry["window_id"], entry["partition_id"]) == ("warm_up", window.window_id, 3)
     assert warmup.warm_up_window(str(ledger)) is window  # a failed attempt did not report it: the next one does
     assert warmup.warm_up_window(str(ledger / "a later run")) is None  # its ledger is the warming run's
     warmup.warm_up_reported()

@@ -4,7 +4,7 @@ energy of task attempts whose rows Spark discards (failed, killed, speculative l
 A window writes its entry as a heartbeat (state `open`, about every 30 s) and when it ends (`closed`, or
 `failed` when the partition raised), one file per window (`<window_id>.json`, replaced each time), so a
 killed attempt leaves its energy up to its last heartbeat. The driver compares the ledger with the windows
-whose rows it kept (notewatt/energy/retries.py). Files go through pyarrow's filesystems, so the folder may
+whose rows it kept (notewatt/energy/ledger_account.py). Files go through pyarrow's filesystems, so the folder may
 be local, on a shared file system, or an object store URI (s3://, gs://, hdfs://; dbfs:/ is read through
 the /dbfs mount). Writing never raises: a failed write is logged once per worker and the driver then
 reports the retry energy as unknown. Entries hold ids and figures only, never note text.
@@ -20,14 +20,15 @@ from dataclasses import asdict, dataclass
 log = logging.getLogger("notewatt.ledger")
 
 OPEN, CLOSED, FAILED = "open", "closed", "failed"  # a window's state in its latest entry
-PARTITION, ENGINE_LOAD = "partition", "engine_load"  # the two kinds of window
+PARTITION, ENGINE_LOAD = "partition", "engine_load"  # a partition's window; a worker's model load
+WARM_UP = "warm_up"  # a warmed-up worker's vLLM import (udfs/worker_warmup.py): engine-load energy, never a retry
 
 
 @dataclass(frozen=True)
 class LedgerEntry:
     run_id: str
     window_id: str
-    window: str  # partition | engine_load
+    window: str  # partition | engine_load | warm_up
     state: str  # open | closed | failed
     variant: str
     partition_id: int

@@ -2,9 +2,10 @@
 background thread, inside an energy window, while the driver still reads, screens and routes the notes.
 
 The worker's first partition waits for the import to finish, then reports its window as one of its engine
-load's windows (udfs/abstract_partition.py); the window leaves ledger entries like any other, so a warm-up
-whose worker never runs a partition is still counted (among the discarded windows). A worker whose tasks are
-given GPUs is not warmed: which GPUs its partition gets is known only then, and CUDA must see only those.
+load's windows (udfs/abstract_partition.py); the window leaves ledger entries of its own kind (`warm_up`), so a
+warm-up whose worker never runs a partition of the run is still counted, as engine-load energy
+(notewatt/energy/ledger_account.py). A worker whose tasks are given GPUs is not warmed: which GPUs its
+partition gets is known only then, and CUDA must see only those.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Iterator
 import pandas as pd
 
 from udfs.energy import Measurement
-from udfs.energy_ledger import ENGINE_LOAD
+from udfs.energy_ledger import WARM_UP
 from udfs.engine import import_vllm
 from udfs.task_energy import idle_power_or_none, ledger_listener, meters_for, monitor_for
 from udfs.task_info import current_task, log_to_stderr
@@ -57,7 +58,7 @@ def _start(settings, task) -> None:
     except Exception as exc:  # the partition meters again and says why it cannot (energy.require_measured)
         log.warning("worker not warmed: its devices cannot be metered (%s)", type(exc).__name__)
         return
-    listener = ledger_listener(settings.metering, settings.run_id, settings.variant, task, ENGINE_LOAD)
+    listener = ledger_listener(settings.metering, settings.run_id, settings.variant, task, WARM_UP)
     _warm_up = WarmUp(settings.metering.ledger_folder)
     threading.Thread(target=_import, args=(_warm_up, settings, metered, listener), name="vllm-import",
                      daemon=True).start()

@@ -116,3 +116,16 @@ def retried_attempts_text(rollup: dict) -> str:
     bound = (f"; {unfinished} killed before closing, counted to their last heartbeat: a lower bound"
              if unfinished else "")
     return f"{wh(rollup['retry_energy_j']):.4f} Wh in {rollup['retry_windows']} discarded window(s){label}{bound}"
+
+
+def engine_loads_text(rollup: dict) -> str:
+    """The engine loads' energy in words: unknown, or with the warm-ups no partition reported and whether it is
+    a lower bound (a warm-up still importing when the run read its ledger)."""
+    if rollup["engine_load_wh"] is None:
+        return "unknown (the energy ledger was incomplete)"
+    unreported = rollup.get("unreported_warm_ups") or 0
+    unfinished = rollup.get("engine_load_unfinished_windows") or 0
+    detail = [f"{unreported} warm-up(s) of workers that ran no partition"] if unreported else []
+    if unfinished:
+        detail.append(f"{unfinished} still importing, counted to its last heartbeat: a lower bound")
+    return f"{rollup['engine_load_wh']:.4f} Wh" + (f" (incl. {'; '.join(detail)})" if detail else "")

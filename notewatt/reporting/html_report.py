@@ -14,7 +14,7 @@ import jinja2
 import pandas as pd
 
 from notewatt.energy.vocabulary import (
-    MEASURED, SOURCES, EnergyStatus, measured_share_text, retried_attempts_text, status, wh,
+    MEASURED, SOURCES, EnergyStatus, engine_loads_text, measured_share_text, retried_attempts_text, status, wh,
 )
 from notewatt.reporting.charts import figure_png, partition_energy_chart
 from notewatt.stages import STAGE_COLUMNS, STAGES
@@ -66,7 +66,7 @@ def _figures(rollup: dict) -> list[Figure]:
         _quality(rollup),
         Figure("Notes per s", _num(rollup["notes_per_s"], ".3f"),
                f"{_num(rollup['duration_s'], '.1f')} s inference stage, engine loads included"),
-        Figure("Engine loads", f"{_num(rollup['engine_load_wh'])} Wh", "not charged to notes",
+        Figure("Engine loads", engine_loads_text(rollup), "not charged to notes",
                status=_status_or_none(rollup.get("engine_load_status"))),
         *_preprocess(rollup),
         Figure("Partitions", str(rollup["partitions"]),

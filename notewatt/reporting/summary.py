@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from notewatt.energy.vocabulary import measured_share_text, retried_attempts_text, status, wh
+from notewatt.energy.vocabulary import engine_loads_text, measured_share_text, retried_attempts_text, status, wh
 from notewatt.stages import STAGES
 from notewatt.tracking.run_log import TrackedRun
 
@@ -94,7 +94,7 @@ def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seco
         f"  output tokens / J      {_num(rollup['output_tokens_per_joule'])}",
         f"  total tokens / J       {_num(rollup['total_tokens_per_joule'])}",
         f"  notes / s              {rollup['notes_per_s']:.3f}  ({rollup['duration_s']:.1f} s; "
-        f"engine loads {rollup['engine_load_wh']:.4f} Wh{_load_label(rollup)}, not charged to notes)",
+        f"engine loads {engine_loads_text(rollup)}{_load_label(rollup)}, not charged to notes)",
         *_preprocess(rollup),
         *stage_lines(seconds, rollup),
         "  Delta tables:",
