@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
         to_generate = (reuse.to_generate if reuse else routed).persist()
         total = to_generate.count()
     started_at, inference_start = datetime.now(timezone.utc), time.monotonic()
-    prefetch()  # MLflow and the charts, imported while the driver waits on inference
+    prefetch(config.mlflow)  # MLflow (its store too) and the charts, made ready while the driver waits on inference
     with clock.stage("inference"), Progress(ledger, total, config.progress_s):
         outputs = run_routes(to_generate, settings, partitions, config.engine.sort_by_length)
     run = RunInfo(

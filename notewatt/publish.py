@@ -1,14 +1,15 @@
 """The run leaving the driver: its Delta tables (and the output cache) written while its MLflow run is logged, in a
-thread of its own, since the two wait on different things. MLflow and its charts are imported in the background
-while inference runs (prefetch), off the run's critical path."""
+thread of its own, since the two wait on different things. MLflow and its charts are imported, and MLflow's store
+opened, in the background while inference runs (prefetch), off the run's critical path."""
 
 from __future__ import annotations
 
 import importlib
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from notewatt.config import JobConfig
+from notewatt.config import JobConfig, MlflowConfig
 from notewatt.gate.checks import Check
 from notewatt.output_cache import ReusePlan, update_cache
 from notewatt.pipeline import RunResults
@@ -17,14 +18,26 @@ from notewatt.table_store import TableStore
 from notewatt.tables import NOTE_ABSTRACTIONS, RUN_ROLLUP
 
 TRACKING = ("notewatt.tracking.run_log", "notewatt.reporting.summary")  # mlflow, matplotlib, jinja2
+log = logging.getLogger("notewatt.publish")
 
 
-def prefetch() -> threading.Thread:
-    """Import the tracking and reporting modules in a thread (the driver mostly waits on Spark meanwhile)."""
-    thread = threading.Thread(target=lambda: [importlib.import_module(m) for m in TRACKING], name="prefetch",
-                              daemon=True)
+def prefetch(config: MlflowConfig) -> threading.Thread:
+    """Import the tracking and reporting modules and open MLflow's store in a thread (the driver mostly waits on
+    Spark meanwhile)."""
+    thread = threading.Thread(target=_prefetch, args=(config,), name="prefetch", daemon=True)
     thread.start()
     return thread
+
+
+def _prefetch(config: MlflowConfig) -> None:
+    for module in TRACKING:
+        importlib.import_module(module)
+    from notewatt.tracking.experiment import open_store
+
+    try:
+        open_store(config)
+    except Exception as exc:  # logging the run opens it again, and fails there with MLflow's own message
+        log.info("MLflow's store not opened ahead of the run's logging (%s)", type(exc).__name__)
 
 
 def publish(store: TableStore, config: JobConfig, results: RunResults, reuse: ReusePlan | None, attempt: int,

@@ -32,3 +32,15 @@ def test_a_failed_write_marks_the_logged_run_failed(tmp_path, monkeypatch):
     run = client.get_run(logged)
     assert run.info.status == "FAILED"
     assert run.data.tags["notewatt.failure"] == "writing the Delta tables failed: OSError"
+
+
+def test_prefetch_opens_the_tracking_store_before_the_run_logs(tmp_path, caplog):
+    """While inference runs, the store the run will log to is built (here a new sqlite database, migrated); a store
+    that cannot be opened is left for the run's own logging to report."""
+    from notewatt.config import MlflowConfig
+
+    publishing.prefetch(MlflowConfig(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")).join(timeout=120)
+    assert (tmp_path / "mlflow.db").stat().st_size > 0
+    with caplog.at_level("INFO", logger="notewatt.publish"):
+        publishing.prefetch(MlflowConfig(tracking_uri="nosuchscheme://x")).join(timeout=120)
+    assert "not opened ahead" in caplog.text

@@ -21,6 +21,12 @@ def resolve_tracking_uri(uri: str) -> str:
     return prefix + resolve_path(uri[len(prefix):]) if uri.startswith(prefix) else uri
 
 
+def open_store(config: MlflowConfig) -> None:
+    """Build MLflow's tracking store for the configured URI (its backend imported, a sqlite database created or
+    migrated). MLflow keeps the store for the process, so the run's logging later does not wait for it."""
+    mlflow.MlflowClient(tracking_uri=resolve_tracking_uri(config.tracking_uri))
+
+
 def use_experiment(config: MlflowConfig) -> tuple[str, object]:
     """Point MLflow at the configured store and experiment (created with its artifact location on first use)."""
     uri = resolve_tracking_uri(config.tracking_uri)
