@@ -39,6 +39,12 @@ def make_corpus(notes: int, source: Path = SAMPLE_NOTES, work: Path = WORK) -> P
     return path
 
 
+def cpu_flags() -> str:
+    """This machine's CPU flags (`lscpu`), recorded with every benchmark: bf16 and int8 speeds follow them."""
+    found = subprocess.run(["sh", "-c", "lscpu | grep -i '^flags'"], capture_output=True, text=True)
+    return found.stdout.split(":", 1)[-1].strip()
+
+
 def job_overrides(corpus: Path, out_dir: Path, max_tokens: int, extra: list[str] = ()) -> list[str]:
     """The job's key=value overrides for a benchmark run: corpus, outputs under `out_dir`, max_tokens."""
     return [

@@ -24,7 +24,7 @@ import argparse
 import statistics
 import time
 
-from job_runs import fmt, job_breakdown, make_corpus, run_bare, run_job, spread, write_json
+from job_runs import cpu_flags, fmt, job_breakdown, make_corpus, run_bare, run_job, spread, write_json
 
 FIGURES = ("end_to_end_s", "steady_s", "e2e_notes_per_s", "steady_notes_per_s", "e2e_output_tok_per_s",
            "steady_output_tok_per_s")
@@ -80,7 +80,7 @@ def main() -> None:
     }
     report = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "notes": args.notes, "max_tokens": args.max_tokens,
               "master": args.master, "config": args.config, "variant": args.variant, "submit_conf": args.submit_conf,
-              "candidate_conf": args.candidate_conf,
+              "candidate_conf": args.candidate_conf, "lscpu_flags": cpu_flags(),
               "summary": summary, "energy": energy, "runs": runs}
     path = write_json(args.json, report)
 

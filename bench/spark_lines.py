@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from job_runs import RESULTS, ROOT, WORK, timed
+from job_runs import RESULTS, ROOT, WORK, cpu_flags, timed
 
 LINES = {"4": ".venv", "3.5": ".venv-spark3.5"}
 MTSAMPLES = ROOT.parent / "shared" / "data" / "mtsamples_subset.jsonl"
@@ -70,8 +70,7 @@ def main() -> None:
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "load": os.getloadavg(),
-        "lscpu_flags": subprocess.run(["sh", "-c", "lscpu | grep -i '^flags'"], capture_output=True,
-                                      text=True).stdout.split(":", 1)[-1].strip(),
+        "lscpu_flags": cpu_flags(),
         "notes": len(a),
         "same_status_and_abstraction": len(same),
         "different": sorted(set(a) ^ set(b) | {n for n in a if n in b and a[n][:2] != b[n][:2]}),

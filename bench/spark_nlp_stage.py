@@ -24,7 +24,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,6 +40,8 @@ from notewatt.screening import screen_notes  # noqa: E402
 from notewatt.spark_session import start_spark  # noqa: E402
 from udfs.preprocess import note_prompts  # noqa: E402
 from udfs.sections import sentence_cuts, split_sections  # noqa: E402
+
+from job_runs import cpu_flags  # noqa: E402  (bench/, beside this script)
 
 MTSAMPLES = ROOT.parent / "shared" / "data" / "mtsamples_subset.jsonl"
 WATTS_PER_CORE = 10.0
@@ -142,8 +143,7 @@ def main() -> None:
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "corpus": str(args.notes.name),
-        "lscpu_flags": subprocess.run(["sh", "-c", "lscpu | grep -i '^flags'"], capture_output=True,
-                                      text=True).stdout.split(":", 1)[-1].strip(),
+        "lscpu_flags": cpu_flags(),
         "load_before": load_before,
         "watts_per_core": WATTS_PER_CORE,
         "runs": runs,

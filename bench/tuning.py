@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from levers import NAIVE, run_configuration
 
-from job_runs import RESULTS, ROOT, WORK
+from job_runs import RESULTS, ROOT, WORK, cpu_flags
 
 sys.path.insert(0, str(ROOT))
 
@@ -52,8 +51,7 @@ def main() -> None:
     profile = work / "tuned.yaml"
     common = [f"mlflow.tracking_uri=sqlite:///{work}/mlflow.db", f"mlflow.artifact_location={work}/artifacts"]
     report = {"date": time.strftime("%Y-%m-%d %H:%M"), "notes": str(notes), "trials": args.trials,
-              "lscpu_flags": subprocess.run(["sh", "-c", "lscpu | grep -i '^flags'"], capture_output=True,
-                                            text=True).stdout.split(":", 1)[-1].strip(), "load_before": os.getloadavg()}
+              "lscpu_flags": cpu_flags(), "load_before": os.getloadavg()}
     started = time.monotonic()
     tune(["--notes", str(notes), "--output", str(work / "delta"), "--trials", str(args.trials),
           "--write-profile", str(profile), "tuning.sample=64", *common])
