@@ -20,6 +20,7 @@ from udfs.energy_ledger import OPEN, WARM_UP, read_entries
 
 log = logging.getLogger("notewatt.ledger_account")
 LEDGER_FOLDER = "_energy_ledger"
+_UNKNOWN = "retry energy unknown (and unreported warm-ups', where workers were warmed)"
 
 
 @dataclass(frozen=True)
@@ -79,12 +80,12 @@ def _entries(folder: str, kept_window_ids: set[str]) -> list[dict] | None:
     try:
         entries = read_entries(folder)
     except Exception as exc:
-        log.warning("energy ledger %s could not be read (%s): retry energy unknown", folder, type(exc).__name__)
+        log.warning("energy ledger %s could not be read (%s): %s", folder, type(exc).__name__, _UNKNOWN)
         return None
     missing = kept_window_ids - {e["window_id"] for e in entries}
     if missing:
-        log.warning("energy ledger %s lacks %d of the %d windows the run kept: retry energy unknown",
-                    folder, len(missing), len(kept_window_ids))
+        log.warning("energy ledger %s lacks %d of the %d windows the run kept: %s",
+                    folder, len(missing), len(kept_window_ids), _UNKNOWN)
         return None
     return entries
 
