@@ -14,17 +14,19 @@ else
   $(error SPARK is 4 (the default) or 3.5)
 endif
 SETUP_STAMP := $(VENV)/.notewatt-setup
-MODEL := models/smollm2-135m-instruct/config.json
+# The model ladder (docs/models.md), converted once into models/ from the packages set-up installs
+LADDER := qwen2.5-coder-1.5b-instruct qwen2.5-coder-0.5b-instruct smollm2-135m-instruct
+MODELS := $(foreach model,$(LADDER),models/$(model)/config.json)
 ENV := export NOTEWATT_VENV=$(VENV) && source scripts/env.sh &&
 
-setup: $(SETUP_STAMP) $(MODEL)
+setup: $(SETUP_STAMP) $(MODELS)
 
 $(SETUP_STAMP): pyproject.toml uv.lock
 	NOTEWATT_VENV=$(VENV) SPARK_EXTRA=$(SPARK_EXTRA) scripts/setup.sh
 	touch $@
 
-$(MODEL): | $(SETUP_STAMP)
-	$(VENV)/bin/python scripts/prepare_model.py
+models/%/config.json: | $(SETUP_STAMP)
+	$(VENV)/bin/python scripts/prepare_models.py $*
 
 run: setup
 	$(ENV) spark-submit jobs/abstract_notes.py $(ARGS)
