@@ -47,7 +47,7 @@ def publish(store: TableStore, config: JobConfig, results: RunResults, reuse: Re
         active_run_id, fail_job_run, finish_job_run, job_params, log_job_run, route_metrics,
     )
 
-    params = job_params(config, partitions, store.spark.sparkContext.master)
+    params = job_params(config, partitions, store.spark.sparkContext.master, results.rollup["dtype"])
     parent = active_run_id()  # a comparison's or a search's run, seen from this thread only
     rollup, metrics = results.rollup | clock.columns(), results.quality.metrics | route_metrics(results.routes)
 

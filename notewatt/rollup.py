@@ -62,7 +62,14 @@ def _note_counts() -> list[Column]:
         F.sum(F.col("cache_hit").cast("int")).alias("notes_reused"),
         F.coalesce(F.sum("reused_output_tokens"), F.lit(0)).alias("reused_output_tokens"),
         F.sum("cached_prompt_tokens").alias("cached_prompt_tokens"),
+        _dtypes(F.collect_set("dtype")).alias("dtype"),
     ]
+
+
+def _dtypes(found: Column) -> Column:
+    """What the engines computed in ("bfloat16", or "bfloat16,float32" across unlike hosts); null when no note
+    was generated (all reused)."""
+    return F.when(F.size(found) > 0, F.array_join(F.array_sort(found), ","))
 
 
 def labelled(row: dict) -> dict:
@@ -100,6 +107,7 @@ def route_rollup(notes: DataFrame, partitions: DataFrame, run_id: str) -> DataFr
         F.try_divide("output_tokens", "energy_j").alias("output_tokens_per_joule"),
         "window_sources",  # null for a route whose notes were all reused: no inference
         "measured_share",
+        "dtype",
     )
 
 
@@ -175,6 +183,7 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         F.lit(run.run_id).alias("run_id"),
         F.lit(run.variant).alias("variant"),
         F.lit(run.model).alias("model"),
+        "dtype",
         F.lit(run.started_at).cast("timestamp").alias("started_at"),
         "notes",
         "notes_ok",

@@ -75,16 +75,16 @@ NOTE_ABSTRACTIONS = Table("note_abstractions", (
     "status string, abstraction string, prompt_tokens bigint, output_tokens bigint, finish_reason string, "
     "energy_j double, energy_source string, note_type string, detail string, input_truncated boolean, "
     "input_flags string, cached_prompt_tokens bigint, chunks int, sections_dropped int, cache_hit boolean, "
-    "reused_output_tokens bigint"
+    "reused_output_tokens bigint, dtype string"
 ))
 PARTITION_ENERGY = Table("partition_energy", (
     "run_id string, partition_id int, task_attempt int, window_id string, host string, executor_id string, "
     "pid int, device string, device_name string, notes bigint, prompt_tokens bigint, output_tokens bigint, "
-    f"cached_prompt_tokens bigint, {_WINDOW_ENERGY}, {_WINDOW_SPLIT}, variant string, model string"
+    f"cached_prompt_tokens bigint, {_WINDOW_ENERGY}, {_WINDOW_SPLIT}, variant string, model string, dtype string"
 ))
 ENGINE_LOADS = Table("engine_loads", (
     "run_id string, window_id string, host string, executor_id string, pid int, variant string, model string, "
-    f"device string, device_name string, {_WINDOW_ENERGY}, {_WINDOW_SPLIT}"
+    f"device string, device_name string, {_WINDOW_ENERGY}, {_WINDOW_SPLIT}, dtype string"
 ))
 DEVICE_ENERGY = Table("device_energy", (
     "run_id string, window string, window_id string, partition_id int, task_attempt int, host string, "
@@ -113,12 +113,12 @@ RUN_ROLLUP = Table("run_rollup", (
     "shared_device_partitions bigint, facility_wh_per_1000_notes double, gco2e_per_1000_notes double, "
     "cost_per_1000_notes double, pue double, carbon_intensity_g_per_kwh double, carbon_intensity_source string, "
     "price_per_kwh double, currency string, quality_mode string, f1_overall double, json_valid_rate double, "
-    f"notes_in int, notes_quarantined int, {_STAGE_TIMES}"
+    f"notes_in int, notes_quarantined int, {_STAGE_TIMES}, dtype string"
 ))
 ROUTE_ROLLUP = Table("route_rollup", (
     "run_id string, variant string, notes bigint, notes_ok bigint, notes_reused bigint, prompt_tokens bigint, "
     "output_tokens bigint, energy_wh double, wh_per_1000_notes double, output_tokens_per_joule double, "
-    "energy_status string, measured_share double, f1_overall double"
+    "energy_status string, measured_share double, f1_overall double, dtype string"
 ))
 VARIANT_COMPARISONS = Table("variant_comparisons", (
     "comparison_id string, variant string, run_id string, wh_per_1000_notes double, output_tokens_per_joule double, "

@@ -16,6 +16,7 @@ class FakeEngine:
     """Answers every prompt with `output`; one token per whitespace-separated word."""
 
     max_model_len = 2048
+    dtype = "float32"
 
     def __init__(self, output: str = VALID_OUTPUT, finish_reason: str = "stop", fail: bool = False, outputs=None):
         self.output, self.finish_reason, self.fail = output, finish_reason, fail

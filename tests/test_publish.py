@@ -26,7 +26,7 @@ def test_a_failed_write_marks_the_logged_run_failed(tmp_path, monkeypatch):
     monkeypatch.setattr(run_log, "job_params", lambda *_: {})
     monkeypatch.setattr(publishing, "write_results", full_disk)
     store = SimpleNamespace(spark=SimpleNamespace(sparkContext=SimpleNamespace(master="local[1]")))
-    results = SimpleNamespace(rollup={}, quality=SimpleNamespace(metrics={}), routes=[], partitions=None)
+    results = SimpleNamespace(rollup={"dtype": "float32"}, quality=SimpleNamespace(metrics={}), routes=[], partitions=None)
     with pytest.raises(OSError, match="No space left"):
         publishing.publish(store, None, results, None, 0, StageClock(), [], 1)
     run = client.get_run(logged)

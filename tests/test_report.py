@@ -35,7 +35,7 @@ def colours(png: bytes) -> set[tuple[int, int, int]]:
     assert pixels.shape[0] >= 200 and pixels.shape[1] >= 600  # a chart, not an empty or tiny image
     return {tuple(int(c) for c in rgb) for rgb in pixels.reshape(-1, 3)}
 ROLLUP = {
-    "run_id": "r-1", "variant": "smollm2-135m-fp32", "model": "models/smollm2-135m-instruct",
+    "run_id": "r-1", "variant": "smollm2-135m-fp32", "model": "models/smollm2-135m-instruct", "dtype": "float32",
     "started_at": datetime(2026, 11, 26, 5, 25, tzinfo=timezone.utc), "notes": 36, "notes_ok": 30,
     "prompt_tokens": 21000, "output_tokens": 9890, "energy_wh": 0.8899, "energy_above_idle_wh": None,
     "wh_per_1000_notes": 24.719, "output_tokens_per_joule": 3.087, "total_tokens_per_joule": 8.878,
@@ -98,11 +98,13 @@ def test_an_incomplete_run_its_engine_loads_and_its_retries_each_carry_their_own
                                   "energy_avoided_wh": None, "prefix_cache_hit_rate": None, "engine_load_s": 8.0},
                         {}, TrackedRun("exp", "m", "file:/tmp"), {})
     assert "INCOMPLETE" in text and "engine loads 0.3302 Wh ESTIMATED" in text and "a lower bound" in text
+    assert "(models/smollm2-135m-instruct, float32)" in text.splitlines()[0]  # the dtype the engines used
 
 
 def test_derived_figures_carry_their_factors_and_label():
     html = run_report_html(ROLLUP, PARTITIONS)
     assert '<span class="tag derived">derived</span>' in html
+    assert "dtype float32" in html
     assert "PUE 1.25" in html and "363 gCO2e/kWh (codecarbon:DEU 2023)" in html
     assert "30.900" in html and "not configured" in html  # facility figure; no electricity price set
 

@@ -9,7 +9,7 @@ from notewatt.impact import ImpactFactors
 from notewatt.rollup import RunInfo, route_rows, run_rollup_row, with_note_energy
 
 NOTE_COLS = ("partition_id int, note_id string, status string, prompt_tokens long, output_tokens long, "
-             "variant string, cache_hit boolean, reused_output_tokens long, cached_prompt_tokens long")
+             "variant string, cache_hit boolean, reused_output_tokens long, cached_prompt_tokens long, dtype string")
 PART_COLS = ("variant string, partition_id int, energy_j double, energy_source string, start_ts double, end_ts double, "
              "notes long, prompt_tokens long, output_tokens long, energy_above_idle_j double, "
              "above_idle_available boolean, partial boolean, shared_device boolean, gpu_energy_j double, "
@@ -22,8 +22,8 @@ IMPACT = ImpactFactors(pue=1.2, carbon_intensity_g_per_kwh=400.0, carbon_intensi
 @pytest.fixture
 def frames(spark):
     notes = spark.createDataFrame(
-        [(0, "a", "ok", 10, 30, "v", False, 0, 5), (0, "b", "ok", 30, 30, "v", False, 0, 5),
-         (1, "c", "truncated", 20, 80, "v", False, 0, 0)], NOTE_COLS
+        [(0, "a", "ok", 10, 30, "v", False, 0, 5, "bfloat16"), (0, "b", "ok", 30, 30, "v", False, 0, 5, "bfloat16"),
+         (1, "c", "truncated", 20, 80, "v", False, 0, 0, "bfloat16")], NOTE_COLS
     )
     partitions = spark.createDataFrame(
         [("v", 0, 100.0, "nvml_counter", 0.0, 10.0, 2, 40, 60, 60.0, True, False, True, 100.0, 0.0, 1.0),
@@ -67,33 +67,35 @@ def test_rollup_arithmetic(frames):
     assert row["notes_per_s"] == pytest.approx(3 / 20) and row["inference_s"] == pytest.approx(14.0)
     assert (row["notes_reused"], row["cache_hit_rate"], row["energy_avoided_wh"]) == (0, 0.0, 0.0)
     assert row["prefix_cache_hit_rate"] == pytest.approx(10 / 60)
+    assert row["dtype"] == "bfloat16"  # what the engines computed in
 
 
 def test_reused_notes_cost_nothing_and_the_avoided_energy_is_estimated_at_the_runs_rate(frames, spark):
     notes, partitions, loads = frames
-    reused = spark.createDataFrame([(None, "d", "ok", 0, 0, "v", True, 70, 0)], NOTE_COLS)
+    reused = spark.createDataFrame([(None, "d", "ok", 0, 0, "v", True, 70, 0, None)], NOTE_COLS)
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=20.0, impact=IMPACT)
     row = run_rollup_row(notes.unionByName(reused), partitions, loads, run)
     assert (row["notes"], row["notes_reused"], row["cache_hit_rate"]) == (4, 1, 0.25)
     assert row["energy_wh"] == pytest.approx(400 / J_PER_WH)  # unchanged: the reused note generated nothing
     assert row["wh_per_1000_notes"] == pytest.approx(400 / J_PER_WH / 4 * 1000)
     assert row["energy_avoided_wh"] == pytest.approx(70 * (400 / 140) / J_PER_WH)
+    assert row["dtype"] == "bfloat16"  # a reused note was computed by no engine of this run
 
 
 def test_a_run_where_every_note_was_reused_has_no_inference_energy(frames, spark):
     _, partitions, loads = frames
-    notes = spark.createDataFrame([(None, "d", "ok", 0, 0, "v", True, 70, 0)], NOTE_COLS)
+    notes = spark.createDataFrame([(None, "d", "ok", 0, 0, "v", True, 70, 0, None)], NOTE_COLS)
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=2.0, impact=IMPACT)
     row = run_rollup_row(notes, partitions.limit(0), loads.limit(0), run)
     assert (row["energy_status"], row["energy_wh"], row["wh_per_1000_notes"]) == ("no_inference", 0.0, 0.0)
     assert row["output_tokens_per_joule"] is None and row["energy_avoided_wh"] is None
-    assert row["engine_load_status"] is None  # no engine loaded
+    assert row["engine_load_status"] is None and row["dtype"] is None  # no engine loaded
 
 
 def test_route_rollup_gives_each_variant_its_own_energy_and_notes(spark):
     notes = spark.createDataFrame(
-        [(0, "a", "ok", 10, 30, "small", False, 0, 0), (0, "b", "ok", 30, 50, "large", False, 0, 0),
-         (1, "c", "ok", 30, 50, "large", False, 0, 0)], NOTE_COLS
+        [(0, "a", "ok", 10, 30, "small", False, 0, 0, "float32"), (0, "b", "ok", 30, 50, "large", False, 0, 0, "bfloat16"),
+         (1, "c", "ok", 30, 50, "large", False, 0, 0, "bfloat16")], NOTE_COLS
     )
     partitions = spark.createDataFrame(
         [("small", 0, 36.0, "estimate", 0.0, 1.0, 1, 10, 30, None, False, False, False, 0.0, 36.0, 0.0),
@@ -106,6 +108,7 @@ def test_route_rollup_gives_each_variant_its_own_energy_and_notes(spark):
     assert by_route["large"]["output_tokens_per_joule"] == pytest.approx(100 / 144)
     assert (by_route["small"]["energy_status"], by_route["large"]["energy_status"]) == ("estimated", "partly_estimated")
     assert (by_route["small"]["measured_share"], by_route["large"]["measured_share"]) == (0.0, pytest.approx(54 / 144))
+    assert (by_route["small"]["dtype"], by_route["large"]["dtype"]) == ("float32", "bfloat16")
 
 
 def test_derived_impact_figures_per_1000_notes(frames):
@@ -130,7 +133,7 @@ def test_energy_status_and_measured_share(spark, sources, shares, status):
         [("v", i, 10.0, s, 0.0, 1.0, 1, 1, 1, 5.0, True, False, False, 10.0 * m, 10.0 * (1 - m), m)
          for i, (s, m) in enumerate(zip(sources, shares))], PART_COLS
     )
-    notes = spark.createDataFrame([(0, "a", "ok", 1, 1, "v", False, 0, 0)], NOTE_COLS)
+    notes = spark.createDataFrame([(0, "a", "ok", 1, 1, "v", False, 0, 0, "bfloat16")], NOTE_COLS)
     loads = spark.createDataFrame([("0", 7, 1.0, 2.0, "estimate")], LOAD_COLS)
     no_impact = ImpactFactors(1.0, None, None, None, "USD")
     run = RunInfo("r", "v", "m", datetime(2026, 1, 1, tzinfo=timezone.utc), duration_s=1.0, impact=no_impact)

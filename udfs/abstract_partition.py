@@ -39,7 +39,7 @@ from udfs.worker_warmup import warm_up_reported, warm_up_window
 log = logging.getLogger("notewatt.partition")
 
 OUTPUT_SCHEMA = """
-    row_type string, run_id string, variant string, model string,
+    row_type string, run_id string, variant string, model string, dtype string,
     partition_id int, task_attempt int, host string, executor_id string, pid int,
     note_id string, note_type string, status string, abstraction string, detail string,
     input_truncated boolean, input_flags string, finish_reason string,
@@ -160,7 +160,8 @@ def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSetti
     monitor = monitor_for(settings.metering, metered, loaded.idle_power_w)
     yield from imported
     if not loaded.load_reported:
-        yield measurement_frame(ENGINE_LOAD, loaded.load, settings, task, **dict.fromkeys(TOKEN_COUNTS, 0))
+        yield measurement_frame(ENGINE_LOAD, loaded.load, settings, task, loaded.engine.dtype,
+                                **dict.fromkeys(TOKEN_COUNTS, 0))
     yield from abstract_batches(chain([first], batches), settings, loaded.engine, monitor, task,
                                 listener(PARTITION, progress), progress)
     loaded.load_reported = True  # only now: a failed attempt's rows (its engine_load rows too) are discarded
@@ -172,7 +173,7 @@ def warm_up_rows(settings: PartitionSettings, task: TaskInfo) -> Iterator[pd.Dat
     until a kept partition has reported it."""
     imported = warm_up_window(settings.metering.ledger_folder)
     if imported is not None:
-        yield measurement_frame(ENGINE_LOAD, imported, settings, task, **dict.fromkeys(TOKEN_COUNTS, 0))
+        yield measurement_frame(ENGINE_LOAD, imported, settings, task, None, **dict.fromkeys(TOKEN_COUNTS, 0))
 
 
 def abstract_batches(
@@ -202,7 +203,8 @@ def abstract_batches(
                     task.partition_id, task.task_attempt, totals["notes"], time.monotonic() - started,
                 )
                 yield rows
-    yield measurement_frame(PARTITION, window.measurement, settings, task, **{n: totals[n] for n in TOKEN_COUNTS})
+    yield measurement_frame(PARTITION, window.measurement, settings, task, engine.dtype,
+                            **{n: totals[n] for n in TOKEN_COUNTS})
 
 
 TOKEN_COUNTS = ("notes", "prompt_tokens", "output_tokens", "cached_prompt_tokens")
@@ -231,7 +233,7 @@ def abstract_chunk(
         for text, note_type, sentences in zip(chunk["text"], note_types, starts)
     ]
     identities = [
-        _note_row(settings, task, note_id, note_type, flag, note)
+        _note_row(settings, task, engine.dtype, note_id, note_type, flag, note)
         for note_id, note_type, flag, note in zip(chunk["note_id"], note_types, flags, notes)
     ]
     prompts = [p for note in notes for p in note.prompts]
@@ -280,27 +282,28 @@ def _token_counts(gens: list[Generation]) -> dict:
     )
 
 
-def _note_row(settings: PartitionSettings, task: TaskInfo, note_id, note_type, flags: str, note: NotePrompts) -> dict:
-    return _identity(settings, task) | dict(
+def _note_row(settings: PartitionSettings, task: TaskInfo, dtype: str, note_id, note_type, flags: str,
+              note: NotePrompts) -> dict:
+    return _identity(settings, task, dtype) | dict(
         row_type="note", note_id=note_id, note_type=note_type, input_flags=flags, notes=1,
         input_truncated=note.input_truncated, chunks=len(note.prompts), sections_dropped=note.sections_dropped,
     )
 
 
-def _identity(settings: PartitionSettings, task: TaskInfo) -> dict:
+def _identity(settings: PartitionSettings, task: TaskInfo, dtype: str | None) -> dict:
     return dict(
-        run_id=settings.run_id, variant=settings.variant, model=settings.model,
+        run_id=settings.run_id, variant=settings.variant, model=settings.model, dtype=dtype,
         partition_id=task.partition_id, task_attempt=task.task_attempt,
         host=task.host, executor_id=task.executor_id, pid=task.pid,
     )
 
 
 def measurement_frame(
-    window: str, m: Measurement, settings: PartitionSettings, task: TaskInfo, **counts: int
+    window: str, m: Measurement, settings: PartitionSettings, task: TaskInfo, dtype: str | None, **counts: int
 ) -> pd.DataFrame:
-    """An energy window (a partition's, or the engine load's) with its note and token `counts`: its summary
-    row, then one row per device."""
-    common = _identity(settings, task) | counts | dict(
+    """An energy window (a partition's, or the engine load's) with its note and token `counts` and the dtype of its
+    engine (None for a warm-up's import): its summary row, then one row per device."""
+    common = _identity(settings, task, dtype) | counts | dict(
         window=window, window_id=m.window_id,
         start_ts=m.start_ts, end_ts=m.end_ts, duration_s=m.duration_s, sample_interval_s=m.sample_interval_s,
         partial=m.partial, partial_reason=m.partial_reason,

@@ -9,6 +9,7 @@ from functools import partial
 from io import StringIO
 from typing import Any, Callable, Protocol
 
+from udfs.engine_memory import EngineFootprint, engine_footprint, require_memory, resolved_dtype
 from udfs.prompts import Prompt
 
 
@@ -27,6 +28,10 @@ class EngineSpec:
     def key(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True, default=str)
 
+    def footprint(self, dtype: str) -> EngineFootprint | None:
+        """The host memory this engine is expected to hold as a CPU engine in `dtype` (udfs/engine_memory.py)."""
+        return engine_footprint(self.model, dtype, self.quantization, self.engine_args, self.env)
+
 
 @dataclass(frozen=True)
 class Generation:
@@ -39,6 +44,7 @@ class Generation:
 
 class Engine(Protocol):
     max_model_len: int
+    dtype: str  # what the engine computes in (a variant's `native` resolved for its host)
 
     def render(self, messages: list[dict[str, str]]) -> str:
         """Chat messages -> the model's prompt string (its chat template)."""
@@ -72,10 +78,14 @@ class VllmEngine:
     def __init__(self, spec: EngineSpec):
         import_vllm(spec)
         from vllm import LLM
+        from vllm.platforms import current_platform
 
+        dtype = resolved_dtype(spec.dtype, current_platform.is_cpu())
+        if current_platform.is_cpu():
+            require_memory(spec.footprint(dtype))  # EngineMemoryError before the model loads, not an OOM kill
         self._llm = LLM(
             model=spec.model,
-            dtype=spec.dtype,
+            dtype=dtype,
             quantization=spec.quantization,
             # compact JSON: vLLM 0.32's xgrammar/guidance backends read this engine setting, not the request's
             structured_outputs_config={"backend": spec.structured_outputs_backend, "disable_any_whitespace": True},
@@ -86,7 +96,9 @@ class VllmEngine:
             self.close()
             raise ValueError(f"model {spec.model} has no chat template (chat_template.jinja, or chat_template in "
                              "tokenizer_config.json), and the prompts are chat messages")
-        self.max_model_len = self._llm.llm_engine.model_config.max_model_len
+        model_config = self._llm.llm_engine.model_config
+        self.max_model_len = model_config.max_model_len
+        self.dtype = str(model_config.dtype).removeprefix("torch.")
 
     def close(self) -> None:
         """Stop the engine core (and its worker processes, where vLLM runs them out of process)."""

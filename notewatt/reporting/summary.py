@@ -79,7 +79,8 @@ def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seco
     ok_pct = 100.0 * rollup["notes_ok"] / rollup["notes"] if rollup["notes"] else 0.0
     above_idle = rollup["energy_above_idle_wh"]
     lines = [
-        f"NoteWatt run {rollup['run_id']}  variant {rollup['variant']}",
+        f"NoteWatt run {rollup['run_id']}  variant {rollup['variant']}  ({rollup['model']}, "
+        f"{rollup['dtype'] or 'no inference'})",
         f"  notes                  {rollup['notes']}  ({rollup['notes_ok']} ok, {ok_pct:.1f} %); "
         f"{rollup['notes_in']} read, {rollup['notes_quarantined']} quarantined",
         f"  energy                 {rollup['energy_wh']:.4f} Wh  [{rollup['energy_sources']}: {kind}]",

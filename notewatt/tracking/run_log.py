@@ -31,12 +31,14 @@ class TrackedRun:
     tracking_uri: str
 
 
-def job_params(config: JobConfig, partitions: int, spark_master: str) -> dict[str, object]:
+def job_params(config: JobConfig, partitions: int, spark_master: str, dtype: str | None) -> dict[str, object]:
+    """The run's settings; `dtype` is what its engines computed in (the variant's `native` resolved per host)."""
     variant = config.selected_variant
     return {
         "variant": config.variant,
         "model": variant.model,
-        "dtype": variant.dtype,
+        "dtype": dtype or "none",
+        "dtype_setting": variant.dtype,
         "quantization": variant.quantization or "none",
         "engine": "vllm",
         "batch_size": config.engine.batch_size or "arrow_batch",
