@@ -23,6 +23,7 @@ from notewatt.cli import job_arguments, parse_job_config, run_job  # noqa: E402
 from notewatt.config import resolve_path  # noqa: E402
 from notewatt.corpus import read_notes  # noqa: E402
 from notewatt.energy.ledger_account import ledger_folder  # noqa: E402
+from notewatt.engine_sizing import fitted_partitions  # noqa: E402
 from notewatt.gate.checks import gate_passed, gate_report  # noqa: E402
 from notewatt.gate.run_checks import gate_job_run  # noqa: E402
 from notewatt.impact import impact_factors  # noqa: E402
@@ -57,15 +58,16 @@ def main(argv: list[str] | None = None) -> dict:
     with clock.stage("spark_start"):
         spark = start_spark(config.spark)
     store = TableStore(spark, config.output)
-    partitions = config.spark.partitions or default_partitions(spark)
     ledger = ledger_folder(config, run_id, attempt)
     settings = {variant: partition_settings(config, run_id, variant, ledger) for variant in config.variants_in_use}
+    slots = default_partitions(spark)
+    partitions = fitted_partitions(spark, config, settings, config.spark.partitions or slots, slots)  # memory
     budget = settings[config.variant].prompt_budget_tokens
     log.info("run %s: variants %s, %d partitions", run_id, ", ".join(settings), partitions)
 
     with clock.stage("read_screen"):
         if config.engine.warm_up_workers:  # the workers import vLLM while the notes are read, screened and routed
-            warm_up_workers(spark, settings[config.variant], min(partitions, default_partitions(spark)))
+            warm_up_workers(spark, settings[config.variant], min(partitions, slots))
         notes = read_notes(spark, resolve_path(config.corpus.path), config.corpus.format)
         screened = screen_notes(
             notes.limit(config.corpus.limit) if config.corpus.limit else notes, run_id,

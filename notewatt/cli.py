@@ -17,12 +17,14 @@ from pydantic import BaseModel, ValidationError
 from notewatt.config import PROJECT_ROOT, ConfigError, JobConfig, load_config
 from notewatt.corpus import CorpusError
 from udfs.engine import EngineStartError
+from udfs.engine_memory import EngineMemoryError
 from udfs.gpu_binding import GpuBindingError
 from udfs.meters import MeteringError
 
 DEFAULT_PROFILE = PROJECT_ROOT / "conf" / "local_cpu.yaml"
 NAMED_OPTIONS = {"notes": "corpus.path", "output": "output.path", "run_id": "run_id", "variant": "variant"}
-USER_ERRORS = (ConfigError, CorpusError, ValidationError, EngineStartError, MeteringError, GpuBindingError)
+USER_ERRORS = (ConfigError, CorpusError, ValidationError, EngineStartError, EngineMemoryError, MeteringError,
+               GpuBindingError)
 USAGE_ERROR = 2
 
 

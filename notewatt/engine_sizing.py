@@ -1,0 +1,51 @@
+"""How many engines a local-mode run starts at once: one per task slot it uses, but no more than the host's
+available memory holds (udfs/engine_memory.py estimates each engine; a worker keeps one engine per variant of the
+run). Fewer engines means fewer partitions; none fitting stops the run before any model loads."""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import SparkSession
+
+from notewatt.config import JobConfig
+from udfs.abstract_partition import PartitionSettings
+from udfs.engine_memory import EngineFootprint, EngineMemoryError, available_bytes, gib, resolved_dtype
+
+log = logging.getLogger("notewatt.engine_sizing")
+
+
+def worker_footprints(settings: dict[str, PartitionSettings]) -> list[EngineFootprint] | None:
+    """The engines one worker holds for the run (a variant each), as CPU engines on this host; None where one
+    cannot be sized (no local checkpoint, no fixed KV cache size)."""
+    footprints = [s.engine.footprint(resolved_dtype(s.engine.dtype)) for s in settings.values()]
+    return None if None in footprints else footprints
+
+
+def engines_that_fit(per_worker: list[EngineFootprint], available: int) -> int:
+    """Workers whose engines fit in `available` bytes; EngineMemoryError when not one does."""
+    needed = sum(f.expected_bytes for f in per_worker)
+    if needed > available:
+        raise EngineMemoryError(f"{'; '.join(f.describe() for f in per_worker)}, and {gib(available)} GiB of memory "
+                                "is available on this host: choose a smaller model or dtype, or a smaller KV cache "
+                                "(engine.env.VLLM_CPU_KVCACHE_SPACE)")
+    return available // needed
+
+
+def fitted_partitions(spark: SparkSession, config: JobConfig, settings: dict[str, PartitionSettings],
+                      partitions: int, slots: int) -> int:
+    """The run's partitions, lowered (in local mode, with engine.fit_host_memory) so that the engines running at
+    once, one per partition up to the task slots, fit in the host's available memory."""
+    if not config.engine.fit_host_memory or not spark.sparkContext.master.startswith("local"):
+        return partitions
+    per_worker = worker_footprints(settings)
+    if per_worker is None:
+        log.warning("engine memory not sized: a variant has no local checkpoint or no fixed KV cache size")
+        return partitions
+    available = available_bytes()
+    fit = engines_that_fit(per_worker, available)
+    if min(partitions, slots) <= fit:
+        return partitions
+    log.info("memory: %s per worker, %s GiB available: %d engine(s) at once, %d partitions instead of %d",
+             " + ".join(f.describe() for f in per_worker), gib(available), fit, fit, partitions)
+    return fit
