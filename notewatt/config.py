@@ -52,7 +52,9 @@ class SparkConfig(StrictModel):
 
 class VariantConfig(StrictModel):
     model: str = Field(description="a model folder every executor can read (nothing is fetched from a hub)")
-    dtype: str = Field("auto", description="vLLM's dtype: auto, float32, bfloat16, float16")
+    dtype: str = Field("native", description="vLLM's dtype: native (on CPUs bfloat16 where the CPU computes it "
+                       "natively, AVX-512 BF16 or AMX, else float32; on GPUs vLLM's auto), auto, float32, bfloat16, "
+                       "float16; what the engines used is recorded with the run (dtype)")
     quantization: str | None = Field(None, description="vLLM's quantization method, e.g. fp8, awq_marlin")
     engine_args: dict[str, Any] = Field(default_factory=dict, description="this variant's LLM(...) arguments")
 
@@ -67,6 +69,9 @@ class EngineConfig(StrictModel):
                                   "engine-load energy, also where the worker runs no partition (docs/energy.md). "
                                   "Workers whose tasks are given GPUs are not warmed")
     enable_prefix_caching: bool = Field(True, description="vLLM reuses the KV cache of the shared system prompt")
+    fit_host_memory: bool = Field(True, description="CPU engines (local mode): start no more engines at once than the "
+                                  "host's available memory holds (fewer partitions), and fail before any model loads "
+                                  "when not one fits; false on GPU profiles, where vLLM sizes GPU memory")
     max_tokens: int = Field(384, gt=0, description="output tokens per note (per chunk of a long note)")
     temperature: float = Field(0.0, ge=0, description="sampling temperature; 0 is greedy")
     structured_outputs_backend: Literal["xgrammar", "guidance"] = Field(

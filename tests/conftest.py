@@ -6,6 +6,12 @@ import os
 import pytest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # before any test module imports mlflow
+FIRST = "test_default_model_integration.py"  # the default (1.5B) model's run, before any worker holds an engine
+
+
+def pytest_collection_modifyitems(items):
+    """Run the default model's test first: its engines need the host's memory before the suite's own hold any."""
+    items.sort(key=lambda item: item.path.name != FIRST)  # a stable sort: every other test keeps its order
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +44,7 @@ def job_run(spark, tmp_path_factory):
     uri = f"sqlite:///{tmp}/mlflow.db"
     rollup = main([
         "--notes", str(tmp / "notes.jsonl"), "--output", str(tmp / "delta"), "--run-id", "it-run",
+        "--variant", "smollm2-135m-fp32",
         "engine.max_tokens=64", "spark.partitions=2", f"mlflow.tracking_uri={uri}",
         f"mlflow.artifact_location={tmp}/artifacts", "facility.pue=1.25", "facility.grid_region=DEU",
     ])

@@ -98,6 +98,7 @@ def test_a_model_without_a_chat_template_fails_the_job_with_one_line(spark, tmp_
     variant = json.dumps({"smollm2-135m-fp32": {"model": str(bare)}})
     with pytest.raises(SystemExit) as exit_:
         run_job(lambda: main(["--output", str(tmp_path / "delta"), "corpus.limit=1", "spark.partitions=1",
+                              "--variant", "smollm2-135m-fp32",
                               f"variants={variant}"]))
     [line] = capsys.readouterr().err.strip().splitlines()[-1:]
     assert exit_.value.code == 2 and line.startswith("notewatt: error: vLLM engine could not start: model")

@@ -52,6 +52,7 @@ def cluster_run(tmp_path_factory):
         "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir={tmp / 'events'}",
         str(PROJECT_ROOT / "tests/failing_partition_job.py"), str(RETRIED_PARTITION),
         "--notes", str(tmp / "notes.jsonl"), "--output", str(tmp / "delta"), "--run-id", "cluster-run",
+        "--variant", "smollm2-135m-fp32",
         "engine.max_tokens=48", "spark.partitions=2", "engine.env.VLLM_CPU_KVCACHE_SPACE=1",
         f"mlflow.tracking_uri=sqlite:///{tmp}/mlflow.db", f"mlflow.artifact_location={tmp}/artifacts",
     ]

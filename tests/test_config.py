@@ -7,7 +7,9 @@ from notewatt.config import PROJECT_ROOT, deep_merge, load_config, parse_overrid
 
 def test_defaults_plus_local_profile_load():
     config = load_config([DEFAULT_PROFILE])
-    assert config.variant == "smollm2-135m-fp32"
+    assert config.variant == "qwen-coder-1500m" and config.selected_variant.dtype == "native"
+    ladder = ["qwen-coder-1500m", "qwen-coder-500m", "smollm2-135m"]
+    assert config.tuning.variants == ladder and all(config.variant_config(v).dtype == "native" for v in ladder)
     assert config.engine.engine_args["distributed_executor_backend"] == "uni"
     assert config.engine.env["OMP_NUM_THREADS"] == "1"
 
@@ -117,7 +119,8 @@ def test_a_corpus_whose_every_record_is_quarantined_stops_before_inference(spark
                                 "{not json"]) + "\n")
     output = tmp_path / "delta"
     with pytest.raises(SystemExit) as exit_:
-        run_job(lambda: main(["--notes", str(notes), "--output", str(output), "--run-id", "all-bad"]))
+        run_job(lambda: main(["--notes", str(notes), "--output", str(output), "--run-id", "all-bad",
+                              "--variant", "smollm2-135m-fp32"]))
     [line] = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 2 and line.startswith("notewatt: error: no note to abstract: all 3 records were quarantined (")
     assert f"{output}/quarantine" in line

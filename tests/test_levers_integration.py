@@ -30,7 +30,8 @@ def run(tmp, run_id):
 
     return main([
         "--notes", str(tmp / "notes.jsonl"), "--output", str(tmp / "delta"), "--run-id", run_id,
-        "spark.partitions=1", "cache.enabled=true", f"variants={json.dumps(SMALL_TIER)}",
+        "--variant", "smollm2-135m-fp32", "spark.partitions=1", "cache.enabled=true",
+        f"variants={json.dumps(SMALL_TIER)}",
         "routing.small_variant=small-tier", "routing.max_small_chars=1100",
         f"mlflow.tracking_uri=sqlite:///{tmp}/mlflow.db", f"mlflow.artifact_location={tmp}/artifacts",
     ])

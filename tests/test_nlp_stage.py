@@ -113,7 +113,7 @@ def test_the_job_prompts_the_masked_text_cut_at_spark_nlp_sentences(spark, maski
     _, path = masking_pipeline
     (tmp_path / "notes.jsonl").write_text(json.dumps({"note_id": "n1", "text": NOTE}) + "\n")
     args = ["--notes", str(tmp_path / "notes.jsonl"), "--output", str(tmp_path / "delta"), "--run-id", "nlp-1",
-            "spark.partitions=1", "cache.enabled=true", "preprocess.engine=spark_nlp",
+            "--variant", "smollm2-135m-fp32", "spark.partitions=1", "cache.enabled=true", "preprocess.engine=spark_nlp",
             f"preprocess.spark_nlp_pipeline={path}", f"mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
             f"mlflow.artifact_location={tmp_path}/artifacts"]
     rollup = main(args)

@@ -46,7 +46,7 @@ def test_routing_to_an_unknown_variant_fails_when_the_config_loads():
 def test_both_tiers_get_their_own_engine_arguments():
     config = load_config(overrides=["routing.small_variant=smollm2-135m-bf16", "engine.max_num_seqs=8",
                                     "engine.enable_prefix_caching=false"])
-    assert config.variants_in_use == ["smollm2-135m-bf16", "smollm2-135m-fp32"]
+    assert config.variants_in_use == ["smollm2-135m-bf16", "qwen-coder-1500m"]
     for variant in config.variants_in_use:
         args = config.engine_args_for(variant)
         assert (args["max_num_seqs"], args["enable_prefix_caching"]) == (8, False)

@@ -50,6 +50,13 @@ def test_lenient_case_whitespace_punctuation_and_synonyms():
     assert counts(score_note(predicted, GOLD)) == counts(score_note(GOLD, GOLD))
 
 
+def test_an_allergen_matches_with_its_reaction_in_brackets():
+    gold = abstraction(allergies=["sulfa", "iodinated contrast"])
+    predicted = abstraction(allergies=["Sulfa (hives)", "IV contrast [anaphylaxis]"])
+    assert score_note(predicted, gold)["allergies"] == FieldScore(2, 0, 0)
+    assert score_note(abstraction(allergies=["hives (sulfa)"]), gold)["allergies"] == FieldScore(0, 1, 2)
+
+
 def test_synonym_inside_a_longer_item_and_table_is_idempotent():
     assert normalise("CKD stage 3") == "chronic kidney disease stage 3"
     assert normalise("right TKA") == "right total knee arthroplasty"

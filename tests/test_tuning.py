@@ -26,7 +26,7 @@ def config(*overrides):
 def test_the_space_puts_the_configured_value_first_and_adds_the_variants():
     space = {p.key: p.choices for p in search_space(config("engine.batch_size=32"))}
     assert space["engine.batch_size"] == ("32", "null", "8")  # configured first, and not twice
-    assert space["variant"] == ('"smollm2-135m-fp32"', '"smollm2-135m-bf16"')  # the CPU profile's variants
+    assert space["variant"] == ('"qwen-coder-1500m"', '"qwen-coder-500m"', '"smollm2-135m"')  # the ladder
     assert json.loads(space["preprocess.drop_sections"][1])[0] == "ANESTHESIA"
     assert configured(search_space(config()))["spark.partitions"] == "null"
 

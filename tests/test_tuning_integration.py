@@ -26,6 +26,7 @@ def test_a_small_search_runs_its_trials_and_writes_the_best_settings(spark, tmp_
     notes = corpus(tmp_path / "notes.jsonl", (PROJECT_ROOT / "data/sample_notes/notes.jsonl").read_text().splitlines()[:4])
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     status = main(["--notes", str(notes), "--output", str(tmp_path / "delta"), "--trials", "2",
+                   "--variant", "smollm2-135m-fp32",
                    "--write-profile", str(tmp_path / "tuned.yaml"), "tuning.sample=4", "engine.max_tokens=64",
                    "tuning.variants=[]", "tuning.space={engine.batch_size: [2], engine.sort_by_length: [false]}",
                    f"mlflow.tracking_uri={uri}", f"mlflow.artifact_location={tmp_path}/artifacts"])
@@ -54,6 +55,7 @@ def test_an_empty_sample_stops_before_any_trial(spark, tmp_path, capsys):
 
     notes = corpus(tmp_path / "empty.jsonl", [json.dumps({"note_id": "n1", "text": "   "})])
     with pytest.raises(SystemExit) as exit_:
-        run_job(lambda: main(["--notes", str(notes), "--output", str(tmp_path / "delta"), "tuning.sample=4"]))
+        run_job(lambda: main(["--notes", str(notes), "--output", str(tmp_path / "delta"), "tuning.sample=4",
+                              "--variant", "smollm2-135m-fp32"]))
     assert exit_.value.code == 2
     assert "notewatt: error: the sample is empty" in capsys.readouterr().err

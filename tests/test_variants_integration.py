@@ -23,6 +23,7 @@ def notes_file(tmp_path_factory):
 
 def job_args(tmp):
     return ["--notes", str(tmp / "notes.jsonl"), "--output", str(tmp / "delta"), "engine.max_tokens=32",
+            "--variant", "smollm2-135m-fp32",
             "spark.partitions=1", f"mlflow.tracking_uri=sqlite:///{tmp}/mlflow.db",
             f"mlflow.artifact_location={tmp}/artifacts"]
 
