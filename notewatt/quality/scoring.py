@@ -2,7 +2,7 @@
 
 Pure Python (no Spark). List fields are compared as multisets of normalised items, so a repeated item counts
 once per occurrence; medications match on their normalised name, and `medications_with_dose` also requires
-the dose to agree. `smoking_status` is one value compared exactly after basic normalisation. Nothing here logs
+the dose to agree; an allergen matches with its reaction given in brackets ("sulfa (hives)" is "sulfa"). `smoking_status` is one value compared exactly after basic normalisation. Nothing here logs
 or raises with note text (notes are PHI); note ids are fine.
 """
 
@@ -104,6 +104,8 @@ _EMPTY = "none"
 # A dose written into a medication's name ("metformin 500 mg bid"): cut from the number on.
 _DOSE_IN_NAME = re.compile(r"\s*\d[\d.,/]*\s*(?:mg|mcg|µg|ug|g|ml|l|units?|iu|meq|%)(?![a-z]).*$")
 _NON_WORD = re.compile(r"[\W_]+")
+# A reaction written beside an allergen in brackets ("sulfa (hives)", "penicillin [rash]"): left out.
+_BRACKETED = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 
 
 def _clean(text: str) -> str:
@@ -165,9 +167,13 @@ _NOTHING = FieldScore(0, 0, 0)
 _SKIP = ("", _EMPTY)
 
 
-def _list_items(value: object) -> Counter:
+def _list_items(value: object, item_key=normalise) -> Counter:
     strings = [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-    return Counter(k for k in map(normalise, strings) if k not in _SKIP)
+    return Counter(k for k in map(item_key, strings) if k not in _SKIP)
+
+
+def _allergen(item: str) -> str:
+    return normalise(_BRACKETED.sub(" ", item))
 
 
 def _medications(value: object) -> list[tuple[str, str]]:
@@ -179,7 +185,8 @@ def _medications(value: object) -> list[tuple[str, str]]:
 
 def _keys(abstraction: Mapping) -> dict[str, Counter]:
     """Each field's items as a multiset of comparable keys (empty items and explicit "none" left out)."""
-    keys = {f: _list_items(abstraction.get(f)) for f in LIST_FIELDS if f != "medications"}
+    keys = {f: _list_items(abstraction.get(f)) for f in ("problems", "procedures")}
+    keys["allergies"] = _list_items(abstraction.get("allergies"), _allergen)
     medications = _medications(abstraction.get("medications"))
     keys["medications"] = Counter(name for name, _ in medications)
     keys[DOSE_FIELD] = Counter(medications)
