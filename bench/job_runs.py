@@ -16,6 +16,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_NOTES = ROOT / "data" / "sample_notes" / "notes.jsonl"
@@ -57,13 +58,18 @@ def job_overrides(corpus: Path, out_dir: Path, max_tokens: int, extra: list[str]
     ]
 
 
-def timed(command: list[str], env: dict, log_path: Path) -> dict:
-    """Run `command` to its exit; wall time, load averages before and after, exit code. Output goes to a log."""
+def timed(command: list[str], env: dict, log_path: Path, watch: Callable[[int], None] | None = None) -> dict:
+    """Run `command` to its exit; wall time, load averages before and after, exit code. Output goes to a log;
+    `watch(pid)` is called about once a second while it runs."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     started = time.time()
     with log_path.open("w") as log:
-        code = subprocess.call(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        while (code := process.poll()) is None:
+            if watch:
+                watch(process.pid)
+            time.sleep(1.0)
     ended = time.time()
     if code != 0:
         raise RuntimeError(f"{command[0]} exited {code}; see {log_path}")
@@ -71,18 +77,21 @@ def timed(command: list[str], env: dict, log_path: Path) -> dict:
             "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "log": str(log_path)}
 
 
-def run_job(label: str, corpus: Path, master: str, partitions: int, max_tokens: int,
-            config: list[str] = (), extra: list[str] = (), submit_conf: list[str] = ()) -> dict:
-    """One spark-submit of jobs/abstract_notes.py (through bench/job_entry.py, which records the roll-up)."""
+def run_job(label: str, corpus: Path, master: str, partitions: int | None, max_tokens: int,
+            config: list[str] = (), extra: list[str] = (), submit_conf: list[str] = (),
+            watch: Callable[[int], None] | None = None) -> dict:
+    """One spark-submit of jobs/abstract_notes.py (through bench/job_entry.py, which records the roll-up);
+    `partitions` None leaves them to the job (a slot each, as many as memory holds)."""
     out_dir = WORK / "runs" / label
     result_json = out_dir / "job_entry.json"
     out_dir.mkdir(parents=True, exist_ok=True)
     command = [
         "spark-submit", "--master", master, *[a for c in submit_conf for a in ("--conf", c)],
         str(ROOT / "bench" / "job_entry.py"), *[a for c in config for a in ("--config", c)],
-        "--run-id", label, *job_overrides(corpus, out_dir, max_tokens, [f"spark.partitions={partitions}", *extra]),
+        "--run-id", label,
+        *job_overrides(corpus, out_dir, max_tokens, [f"spark.partitions={partitions}"] * (partitions is not None) + [*extra]),
     ]
-    run = timed(command, os.environ | {"NOTEWATT_BENCH_JSON": str(result_json)}, out_dir / "job.log")
+    run = timed(command, os.environ | {"NOTEWATT_BENCH_JSON": str(result_json)}, out_dir / "job.log", watch)
     entry = json.loads(result_json.read_text())
     rollup = entry["rollup"]
     log_text = Path(run["log"]).read_text()
@@ -91,7 +100,7 @@ def run_job(label: str, corpus: Path, master: str, partitions: int, max_tokens: 
     window_s = rollup["inference_s"]  # first window start to last window end (one window at local[1])
     stage_end = datetime.fromisoformat(str(rollup["started_at"])).timestamp() + rollup["duration_s"]
     return run | {
-        "kind": "job", "label": label, "master": master, "partitions": partitions, "max_tokens": max_tokens,
+        "kind": "job", "label": label, "master": master, "partitions": rollup["partitions"], "max_tokens": max_tokens,
         "command": " ".join(command),
         "notes": rollup["notes"], "notes_ok": rollup["notes_ok"],
         "prompt_tokens": rollup["prompt_tokens"], "output_tokens": rollup["output_tokens"],

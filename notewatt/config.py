@@ -56,6 +56,9 @@ class VariantConfig(StrictModel):
                        "natively, AVX-512 BF16 or AMX, else float32; on GPUs vLLM's auto), auto, float32, bfloat16, "
                        "float16; what the engines used is recorded with the run (dtype)")
     quantization: str | None = Field(None, description="vLLM's quantization method, e.g. fp8, awq_marlin")
+    compact_json: bool = Field(True, description="schema-guided decoding writes JSON without whitespace (fewer output "
+                               "tokens); false lets the model write the spaces it prefers (Qwen2.5-Coder-0.5B lists no "
+                               "medication in compact JSON: docs/models.md)")
     engine_args: dict[str, Any] = Field(default_factory=dict, description="this variant's LLM(...) arguments")
 
 

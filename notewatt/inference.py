@@ -39,6 +39,7 @@ def partition_settings(
         quantization=variant.quantization,
         engine_args=config.engine_args_for(variant_name),
         structured_outputs_backend=config.engine.structured_outputs_backend,
+        compact_json=variant.compact_json,
         env=dict(config.engine.env),
     )
     return PartitionSettings(

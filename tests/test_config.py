@@ -23,6 +23,14 @@ def test_engine_arguments_merge_profile_under_variant():
     assert engine.engine_args["max_model_len"] == 2048  # the variant's own value wins
 
 
+def test_a_variant_says_whether_its_guided_json_is_compact():
+    from notewatt.inference import partition_settings
+
+    config = load_config([DEFAULT_PROFILE])
+    compact = {v: partition_settings(config, "r", v).engine.compact_json for v in config.tuning.variants}
+    assert compact == {"qwen-coder-1500m": True, "qwen-coder-500m": False, "smollm2-135m": True}
+
+
 def test_overrides_are_typed_yaml_values():
     assert parse_override("engine.max_tokens=128") == {"engine": {"max_tokens": 128}}
     assert parse_override("spark.partitions=null") == {"spark": {"partitions": None}}

@@ -41,6 +41,6 @@ def test_the_default_model_abstracts_notes_in_the_cpus_native_dtype(spark, tmp_p
     notes = store.read(NOTE_ABSTRACTIONS).where("run_id = 'default-model'").collect()
     loads = store.read(ENGINE_LOADS).where("run_id = 'default-model' AND dtype IS NOT NULL").collect()
     assert {n.dtype for n in notes} == {dtype} and loads and {r.dtype for r in loads} == {dtype}
-    [run] = mlflow.MlflowClient(tracking_uri=uri).search_runs(
-        [mlflow.MlflowClient(tracking_uri=uri).get_experiment_by_name("notewatt").experiment_id])
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    [run] = client.search_runs([client.get_experiment_by_name("notewatt").experiment_id])
     assert (run.data.params["dtype"], run.data.params["dtype_setting"]) == (dtype, "native")

@@ -22,6 +22,7 @@ class EngineSpec:
     quantization: str | None = None
     engine_args: dict[str, Any] = field(default_factory=dict)
     structured_outputs_backend: str = "xgrammar"
+    compact_json: bool = True  # guided JSON without whitespace
     env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -87,8 +88,9 @@ class VllmEngine:
             model=spec.model,
             dtype=dtype,
             quantization=spec.quantization,
-            # compact JSON: vLLM 0.32's xgrammar/guidance backends read this engine setting, not the request's
-            structured_outputs_config={"backend": spec.structured_outputs_backend, "disable_any_whitespace": True},
+            # vLLM 0.32's xgrammar/guidance backends read this engine setting, not the request's
+            structured_outputs_config={"backend": spec.structured_outputs_backend,
+                                       "disable_any_whitespace": spec.compact_json},
             **spec.engine_args,
         )
         self._tokenizer = self._llm.get_tokenizer()
