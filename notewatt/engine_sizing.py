@@ -1,15 +1,18 @@
 """How many engines a local-mode run starts at once: one per task slot it uses, but no more than the host's
 available memory holds (udfs/engine_memory.py estimates each engine; a worker keeps one engine per variant of the
-run). Fewer engines means fewer partitions; none fitting stops the run before any model loads."""
+run). Engines that earlier runs of a long-lived application left in the workers are closed first. Fewer engines
+means fewer partitions; none fitting stops the run before any model loads."""
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from pyspark.sql import SparkSession
 
 from notewatt.config import JobConfig
 from udfs.abstract_partition import PartitionSettings
+from udfs.engine_cache import release_worker
 from udfs.engine_memory import EngineFootprint, EngineMemoryError, available_bytes, gib, resolved_dtype
 
 log = logging.getLogger("notewatt.engine_sizing")
@@ -38,6 +41,7 @@ def fitted_partitions(spark: SparkSession, config: JobConfig, settings: dict[str
     once, one per partition up to the task slots, fit in the host's available memory."""
     if not config.engine.fit_host_memory or not spark.sparkContext.master.startswith("local"):
         return partitions
+    release_other_engines(spark, settings, slots)
     per_worker = worker_footprints(settings)
     if per_worker is None:
         log.warning("engine memory not sized: a variant has no local checkpoint or no fixed KV cache size")
@@ -49,3 +53,13 @@ def fitted_partitions(spark: SparkSession, config: JobConfig, settings: dict[str
     log.info("memory: %s per worker, %s GiB available: %d engine(s) at once, %d partitions instead of %d",
              " + ".join(f.describe() for f in per_worker), gib(available), fit, fit, partitions)
     return fit
+
+
+def release_other_engines(spark: SparkSession, settings: dict[str, PartitionSettings], slots: int) -> None:
+    """Close, in every Python worker (a barrier task per slot reaches each), the engines this run will not use."""
+    keep = frozenset(s.engine.key for s in settings.values())
+    tasks = spark.range(slots, numPartitions=slots).mapInPandas(partial(release_worker, keep=keep), "closed long",
+                                                                barrier=True)
+    closed = sum(row.closed for row in tasks.collect())
+    if closed:
+        log.info("closed %d engine(s) of earlier runs in this application's workers", closed)

@@ -7,6 +7,7 @@ import time
 import pytest
 
 import udfs.abstract_partition as partition
+import udfs.engine_cache as engines
 from notewatt.inference import one_attempt_per_partition
 from tests.fakes import FakeEngine, TraceMeter
 from udfs.abstract_partition import output_frame
@@ -47,12 +48,12 @@ def test_an_engine_that_cannot_start_names_model_devices_and_reason_and_closes_i
     def broken(spec):
         raise FileNotFoundError("no config.json in /models/missing")
 
-    monkeypatch.setattr(partition, "VllmEngine", broken)
+    monkeypatch.setattr(engines, "VllmEngine", broken)
     meter = TraceMeter(clock=time.monotonic, power=lambda t: 1.0)
     metering = MeteringSettings(sample_interval_s=0.01, ledger_folder=str(tmp_path))
     task = TaskInfo(0, 0, "h", "e", 1, ())
     with pytest.raises(EngineStartError) as error:
-        partition.cached_engine(EngineSpec(model="/models/missing"), TaskMeters([meter]), metering,
+        engines.cached_engine(EngineSpec(model="/models/missing"), TaskMeters([meter]), metering,
                                 ledger_listener(metering, "r", "v", task, "engine_load"))
     message = str(error.value)
     assert "/models/missing" in message and "Fake GPU fake-gpu" in message and "FileNotFoundError" in message
@@ -62,10 +63,20 @@ def test_an_engine_that_cannot_start_names_model_devices_and_reason_and_closes_i
 
 
 def test_close_engines_closes_and_forgets_every_engine(monkeypatch):
-    engines = {"a": FakeEngine(), "b": FakeEngine()}
-    monkeypatch.setattr(partition, "_ENGINES", {k: partition.LoadedEngine(e, None, []) for k, e in engines.items()})
-    partition.close_engines()
-    assert partition._ENGINES == {} and all(e.closed for e in engines.values())
+    loaded = {"a": FakeEngine(), "b": FakeEngine()}
+    monkeypatch.setattr(engines, "_ENGINES", {k: engines.LoadedEngine(e, None, []) for k, e in loaded.items()})
+    assert engines.close_engines() == 2
+    assert engines._ENGINES == {} and all(e.closed for e in loaded.values())
+
+
+def test_a_run_closes_the_engines_earlier_runs_left_in_its_workers(monkeypatch):
+    """Before a run sizes its engines to memory, each worker closes those the run will not use (a tuner's earlier
+    trial, a comparison's other variant): their memory is the host's again."""
+    loaded = {"mine": FakeEngine(), "earlier": FakeEngine()}
+    monkeypatch.setattr(engines, "_ENGINES", {k: engines.LoadedEngine(e, None, []) for k, e in loaded.items()})
+    [frame] = list(engines.release_worker(iter([]), keep=frozenset({"mine"})))
+    assert frame["closed"].tolist() == [1] and list(engines._ENGINES) == ["mine"]
+    assert loaded["earlier"].closed and not hasattr(loaded["mine"], "closed")
 
 
 def test_the_driver_finds_why_tasks_could_not_start_in_a_task_failure():
@@ -108,15 +119,15 @@ def test_a_model_without_a_chat_template_fails_the_job_with_one_line(spark, tmp_
 def test_a_worker_keeps_at_most_its_runs_engines_closing_the_least_recently_used(monkeypatch):
     """Long-lived workers (the tuner's trials, a comparison's variants) would otherwise hold every engine."""
     made = []
-    monkeypatch.setattr(partition, "VllmEngine", lambda spec: made.append(FakeEngine()) or made[-1])
-    monkeypatch.setattr(partition, "_ENGINES", {})
+    monkeypatch.setattr(engines, "VllmEngine", lambda spec: made.append(FakeEngine()) or made[-1])
+    monkeypatch.setattr(engines, "_ENGINES", {})
     metering = MeteringSettings(sample_interval_s=0.0)
     meters = TaskMeters([TraceMeter(clock=time.monotonic, power=lambda t: 1.0)])
-    load = lambda model, keep: partition.cached_engine(EngineSpec(model=model), meters, metering, None, keep)  # noqa: E731
+    load = lambda model, keep: engines.cached_engine(EngineSpec(model=model), meters, metering, None, keep)  # noqa: E731
     a, b = load("a", 2).engine, load("b", 2).engine
     assert load("a", 2).engine is a and len(made) == 2  # reused, and now the most recently used
     c = load("c", 2).engine
-    assert getattr(b, "closed", False) and not getattr(a, "closed", False) and len(partition._ENGINES) == 2
+    assert getattr(b, "closed", False) and not getattr(a, "closed", False) and len(engines._ENGINES) == 2
     load("d", 1)
-    assert getattr(a, "closed", False) and getattr(c, "closed", False) and list(partition._ENGINES) == [
+    assert getattr(a, "closed", False) and getattr(c, "closed", False) and list(engines._ENGINES) == [
         EngineSpec(model="d").key]

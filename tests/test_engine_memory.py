@@ -92,6 +92,7 @@ def test_a_local_run_starts_no_more_engines_than_fit(monkeypatch, available_gib,
     monkeypatch.setattr(engine_sizing, "worker_footprints",
                         lambda _: [EngineFootprint("q", "float32", 6 * GIB, 2 * GIB)])  # ~12.1 GiB
     monkeypatch.setattr(engine_sizing, "available_bytes", lambda: available_gib * GIB)
+    monkeypatch.setattr(engine_sizing, "release_other_engines", lambda *_: None)
     assert fitted_partitions(local_spark(), config, settings, partitions, slots=2) == expected
     assert fitted_partitions(local_spark("spark://h:7077"), config, settings, partitions, 2) == partitions
     off = config.model_copy(update={"engine": config.engine.model_copy(update={"fit_host_memory": False})})

@@ -71,14 +71,15 @@ def test_a_worker_whose_tasks_have_gpus_or_that_has_vllm_already_is_not_warmed(w
 
 def test_a_warmed_workers_first_partition_reports_the_import_beside_its_model_load(worker, monkeypatch):
     import udfs.abstract_partition as partition
+    import udfs.engine_cache as engines
     from tests.fakes import FakeEngine
     from tests.test_partition_function import TASK, notes
     from tests.test_partition_function import settings as partition_settings
 
     settings = partition_settings()
     meters = TaskMeters([TraceMeter(clock=time.monotonic, power=lambda t: 10.0)])
-    monkeypatch.setattr(partition, "_ENGINES", {})
-    monkeypatch.setattr(partition, "VllmEngine", lambda spec: FakeEngine())
+    monkeypatch.setattr(engines, "_ENGINES", {})
+    monkeypatch.setattr(engines, "VllmEngine", lambda spec: FakeEngine())
     monkeypatch.setattr(partition, "current_task", lambda: TASK)
     monkeypatch.setattr(partition, "meters_for", lambda metering, addresses: meters)
     warm(settings)

@@ -11,9 +11,7 @@ so that an attempt whose rows Spark discards is still counted (udfs/energy_ledge
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -25,13 +23,13 @@ import pandas as pd
 from udfs.abstraction import ERROR, AbstractionValidator, combine_chunks
 from udfs.energy import DeviceMeasurement, EnergyMonitor, Listener, Measurement
 from udfs.energy_ledger import ENGINE_LOAD, PARTITION
-from udfs.engine import Engine, EngineSpec, EngineStartError, Generation, VllmEngine
+from udfs.engine import Engine, EngineSpec, Generation
+from udfs.engine_cache import cached_engine
 from udfs.gpu_binding import bind_task_gpus, bound_addresses
-from udfs.meters import TaskMeters
 from udfs.preprocess import SENTENCE_STARTS, NotePrompts, Preprocessing, note_prompts
 from udfs.prompts import PromptTemplate
 from udfs.task_energy import (
-    NOTES_GENERATING, MeteringSettings, idle_power_or_none, ledger_listener, meters_for, monitor_for,
+    NOTES_GENERATING, MeteringSettings, ledger_listener, meters_for, monitor_for,
 )
 from udfs.task_info import TaskInfo, current_task, log_to_stderr
 from udfs.worker_warmup import warm_up_reported, warm_up_window
@@ -81,64 +79,6 @@ class PartitionSettings:
         """Tokens a prompt may take (the context less the output), where the context length is configured."""
         max_model_len = self.engine.engine_args.get("max_model_len")
         return max_model_len - self.max_tokens if max_model_len else None
-
-
-@dataclass
-class LoadedEngine:
-    engine: Engine
-    load: Measurement
-    idle_power_w: list[float | None]  # per meter, read before the model loaded
-    load_reported: bool = False
-
-
-_ENGINES: dict[str, LoadedEngine] = {}  # per Python worker, least recently used first; survives across tasks
-
-
-def cached_engine(
-    spec: EngineSpec, metered: TaskMeters, metering: MeteringSettings, listener: Listener, keep: int = 1
-) -> LoadedEngine:
-    """This worker's engine for `spec`, built on first use inside its own energy window; the devices' idle
-    power is read once, just before the model loads, and kept with the load measurement. At most `keep`
-    engines (a run's variants) stay loaded: the least recently used one is closed to make room for another."""
-    if spec.key in _ENGINES:
-        _ENGINES[spec.key] = _ENGINES.pop(spec.key)  # now the most recently used
-        return _ENGINES[spec.key]
-    while len(_ENGINES) >= keep:
-        _close(_ENGINES.pop(next(iter(_ENGINES))))
-    idle = [idle_power_or_none(meter) for meter in metered.meters]
-    started = time.monotonic()
-    with monitor_for(metering, metered, idle).measure(listener) as window:
-        engine = start_engine(spec, metered)
-    _ENGINES[spec.key] = LoadedEngine(engine, window.measurement, idle)
-    log.info("engine loaded in pid %d in %.1f s", os.getpid(), time.monotonic() - started)
-    return _ENGINES[spec.key]
-
-
-def start_engine(spec: EngineSpec, metered: TaskMeters) -> Engine:
-    """Build the engine, or fail with the model, the devices and the reason in one line."""
-    try:
-        engine = VllmEngine(spec)
-    except Exception as exc:
-        devices = ",".join(f"{m.device_name} {m.device}" for m in metered.meters)
-        raise EngineStartError(
-            f"vLLM engine could not start: model {spec.model}, devices [{devices}]: {type(exc).__name__}: {exc}"
-        ) from exc
-    return engine
-
-
-@atexit.register
-def close_engines() -> None:
-    """Shut this worker's engines down (at interpreter exit; vLLM's own worker processes also exit with
-    their parent when Spark's daemon ends a worker with os._exit)."""
-    while _ENGINES:
-        _close(_ENGINES.popitem()[1])
-
-
-def _close(loaded: LoadedEngine) -> None:
-    try:
-        loaded.engine.close()
-    except Exception as exc:  # making room or shutting down: report, never raise
-        log.warning("engine shutdown failed: %s", type(exc).__name__)
 
 
 def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSettings) -> Iterator[pd.DataFrame]:
