@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 COLUMNS = (
-    "variant", "run_id", "wh_per_1000_notes", "output_tokens_per_joule", "notes_per_s", "f1_overall",
+    "variant", "dtype", "run_id", "wh_per_1000_notes", "output_tokens_per_joule", "notes_per_s", "f1_overall",
     "json_valid_rate", "energy_status", "notes",
 )
 NUMBERS = ("wh_per_1000_notes", "output_tokens_per_joule", "notes_per_s", "f1_overall", "json_valid_rate")

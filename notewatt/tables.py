@@ -121,7 +121,7 @@ ROUTE_ROLLUP = Table("route_rollup", (
     "energy_status string, measured_share double, f1_overall double, dtype string"
 ))
 VARIANT_COMPARISONS = Table("variant_comparisons", (
-    "comparison_id string, variant string, run_id string, wh_per_1000_notes double, output_tokens_per_joule double, "
+    "comparison_id string, variant string, dtype string, run_id string, wh_per_1000_notes double, output_tokens_per_joule double, "
     "notes_per_s double, f1_overall double, json_valid_rate double, energy_status string, notes bigint, "
     "on_front boolean"
 ), key="comparison_id")

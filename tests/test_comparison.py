@@ -17,16 +17,16 @@ def test_quality_falls_back_to_valid_json_when_a_run_was_not_scored():
     table = comparison_table([rollup("a", 20, None), rollup("b", 10, 0.4)])
     assert quality_column(table) == "json_valid_rate"
     rows = table_rows(table, "cmp")
-    assert rows[1][6] is None  # f1 of the unscored run is null, not NaN
+    assert rows[1][7] is None  # f1 of the unscored run is null, not NaN
 
 
 def test_table_rows_fit_the_delta_schema(spark):
     from notewatt.tables import VARIANT_COMPARISONS
 
-    table = comparison_table([rollup("a", 20, None), rollup("b", 10, 0.4) | {"notes": 36.0}])  # MLflow: floats
-    rows = spark.createDataFrame(table_rows(table, "cmp"), VARIANT_COMPARISONS.schema).collect()
+    table = comparison_table([rollup("a", 20, None), rollup("b", 10, 0.4) | {"notes": 36.0, "dtype": "bfloat16"}])
+    rows = spark.createDataFrame(table_rows(table, "cmp"), VARIANT_COMPARISONS.schema).collect()  # MLflow: floats
     [a, b] = sorted(rows, key=lambda r: r.variant)
-    assert (a.notes, b.notes, a.f1_overall, b.on_front) == (36, 36, None, True)
+    assert (a.notes, b.notes, a.f1_overall, b.on_front, b.dtype) == (36, 36, None, True, "bfloat16")
 
 
 def test_pareto_frontier_on_ties():

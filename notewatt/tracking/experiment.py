@@ -69,6 +69,7 @@ def job_runs(filter_string: str, experiment: str) -> list[dict]:
     return [
         {
             "variant": run.data.params.get("variant"),
+            "dtype": run.data.params.get("dtype"),
             "run_id": run.data.tags.get(RUN_ID_TAG),
             "energy_status": run.data.tags.get("notewatt.energy"),
             **run.data.metrics,
