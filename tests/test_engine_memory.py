@@ -34,20 +34,20 @@ def test_native_is_bfloat16_only_where_the_cpu_computes_it(tmp_path):
 def model_folder(tmp_path, stored="bfloat16", size=1000 * 2**20):
     folder = tmp_path / "model"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({"dtype": stored}))
+    (folder / "config.json").write_text(json.dumps({"dtype": stored, "vocab_size": 150_000}))
     with open(folder / "model.safetensors", "wb") as weights:
         weights.truncate(size)  # sparse: only its size is read
     return str(folder)
 
 
-def test_a_footprint_is_runtime_plus_weights_in_the_engine_dtype_plus_the_kv_cache(tmp_path):
+def test_a_footprint_is_runtime_and_vocabulary_plus_weights_in_the_engine_dtype_plus_the_kv_cache(tmp_path):
     model = model_folder(tmp_path)
     env = {"VLLM_CPU_KVCACHE_SPACE": "2"}
     bf16 = engine_footprint(model, "bfloat16", None, {}, env)
     fp32 = engine_footprint(model, "float32", None, {}, env)
     assert (bf16.weights_bytes, fp32.weights_bytes) == (1000 * 2**20, 2000 * 2**20)  # the checkpoint is bf16
-    assert bf16.kv_cache_bytes == 2 * GIB
-    assert bf16.expected_bytes == 2 * GIB + int(1.35 * 1000 * 2**20) + 2 * GIB
+    assert (bf16.kv_cache_bytes, bf16.vocabulary) == (2 * GIB, 150_000)
+    assert bf16.expected_bytes == int(1.75 * GIB) + int(0.9 * GIB) + int(1.4 * 1000 * 2**20) + 2 * GIB
     assert engine_footprint(model, "float32", "compressed-tensors", {}, env).weights_bytes == 1000 * 2**20
     assert engine_footprint(model, "bfloat16", None, {"kv_cache_memory_bytes": 5}, {}).kv_cache_bytes == 5
     assert engine_footprint(model, "bfloat16", None, {}, {}) is None  # the KV cache left to vLLM
@@ -56,22 +56,22 @@ def test_a_footprint_is_runtime_plus_weights_in_the_engine_dtype_plus_the_kv_cac
 
 
 def test_an_engine_that_does_not_fit_fails_before_loading_naming_model_size_and_memory(monkeypatch):
-    big = EngineFootprint("models/qwen", "float32", 6 * GIB, 2 * GIB)
+    big = EngineFootprint("models/qwen", "float32", 6 * GIB, 2 * GIB, 0)
     monkeypatch.setattr(engine_memory, "available_bytes", lambda: 9 * GIB)
     with pytest.raises(EngineMemoryError) as error:
         require_memory(big)
-    assert str(error.value) == ("model models/qwen in float32 needs ~12.1 GiB, and 9.0 GiB of memory is available "
-                                "on this host")
-    require_memory(EngineFootprint("models/qwen", "bfloat16", 3 * GIB, 2 * GIB))
+    assert str(error.value) == (f"model models/qwen in float32 needs ~{big.expected_bytes / GIB:.1f} GiB, and 9.0 GiB "
+                                "of memory is available on this host")
+    require_memory(EngineFootprint("models/qwen", "bfloat16", 3 * GIB, 2 * GIB, 0))
     require_memory(None)  # cannot be sized: not checked
 
 
 def test_engines_that_fit_count_every_engine_a_worker_keeps():
-    small, large = EngineFootprint("s", "bfloat16", GIB, GIB), EngineFootprint("l", "bfloat16", 4 * GIB, GIB)
+    small, large = EngineFootprint("s", "bfloat16", GIB, GIB, 0), EngineFootprint("l", "bfloat16", 4 * GIB, GIB, 0)
     assert engines_that_fit([large], 20 * GIB) == 2
     assert engines_that_fit([small, large], 20 * GIB) == 1
-    with pytest.raises(EngineMemoryError, match=r"model s in bfloat16 needs ~4.3 GiB; model l in bfloat16 needs "
-                                                r"~8.4 GiB, and 10.0 GiB of memory is available on this host"):
+    with pytest.raises(EngineMemoryError, match=r"model s in bfloat16 needs ~4.\d GiB; model l in bfloat16 needs "
+                                                r"~8.\d GiB, and 10.0 GiB of memory is available on this host"):
         engines_that_fit([small, large], 10 * GIB)
 
 
@@ -90,7 +90,7 @@ def test_a_local_run_starts_no_more_engines_than_fit(monkeypatch, available_gib,
     config = load_config([DEFAULT_PROFILE], ["variant=qwen-coder-1500m", "variants.qwen-coder-1500m.dtype=float32"])
     settings = {"qwen-coder-1500m": partition_settings(config, "r")}
     monkeypatch.setattr(engine_sizing, "worker_footprints",
-                        lambda _: [EngineFootprint("q", "float32", 6 * GIB, 2 * GIB)])  # ~12.1 GiB
+                        lambda _: [EngineFootprint("q", "float32", 6 * GIB, 2 * GIB, 0)])  # ~12.2 GiB
     monkeypatch.setattr(engine_sizing, "available_bytes", lambda: available_gib * GIB)
     monkeypatch.setattr(engine_sizing, "release_other_engines", lambda *_: None)
     assert fitted_partitions(local_spark(), config, settings, partitions, slots=2) == expected
@@ -104,4 +104,4 @@ def test_the_ladders_engines_are_sized_from_their_checkpoints():
     for variant in config.tuning.variants:
         [footprint] = worker_footprints({variant: partition_settings(config, "r", variant)})
         assert footprint.dtype == native_cpu_dtype() and footprint.kv_cache_bytes == 2 * GIB
-        assert footprint.weights_bytes > 0
+        assert footprint.weights_bytes > 0 and footprint.vocabulary in (49_152, 151_936)

