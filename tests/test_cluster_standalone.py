@@ -19,7 +19,7 @@ from tests.standalone_cluster import LOOPBACK, StandaloneCluster
 pytestmark = pytest.mark.integration
 CANARY = "CANARY-PHI-7f3a9"
 RETRIED_PARTITION = 1
-ENGINE_LOADED = "notewatt.partition: engine loaded in pid"
+ENGINE_LOADED = "notewatt.engines: engine loaded in pid"
 
 
 def corpus(path):
