@@ -50,13 +50,16 @@ COLUMNS = ("wh_per_1000_notes", "output_tokens_per_joule", "notes_per_s", "f1_ov
 
 
 def run_configuration(overrides: list[str], notes: str, workdir: Path, run_id: str) -> dict:
-    from jobs.abstract_notes import main
+    import notewatt
+    from notewatt.cli import DEFAULT_PROFILE
+    from notewatt.config import load_config
 
-    args = ["--notes", notes, "--output", str(workdir / "delta"), "--run-id", run_id,
-            f"mlflow.tracking_uri=sqlite:///{workdir}/mlflow.db", f"mlflow.artifact_location={workdir}/artifacts",
-            *overrides]
+    config = load_config([DEFAULT_PROFILE], [
+        f"corpus.path={notes}", f"output.path={workdir / 'delta'}", f"run_id={run_id}",
+        f"mlflow.tracking_uri=sqlite:///{workdir}/mlflow.db", f"mlflow.artifact_location={workdir}/artifacts",
+        *overrides])
     started = time.perf_counter()
-    rollup = main(args)
+    rollup = notewatt.run(config).rollup
     return {c: rollup.get(c) for c in COLUMNS} | {"wall_s": time.perf_counter() - started}
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from udfs.energy import EnergyMonitor  # noqa: E402
-from udfs.meters import Meter, task_meters  # noqa: E402
+from udfs.energy.monitor import EnergyMonitor  # noqa: E402
+from udfs.energy.meters import Meter, task_meters  # noqa: E402
 
 
 class ConstantMeter:

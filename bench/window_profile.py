@@ -23,7 +23,7 @@ from pathlib import Path
 from job_runs import RESULTS, ROOT, WORK, job_overrides, make_corpus
 
 PARTS = (  # (part, a frame that puts a stack in it), the first that matches wins
-    ("energy sampler thread", "_sample \\(udfs/energy.py|energy-sampler"),
+    ("energy sampler thread", "_sample \\(udfs/energy/monitor.py|energy-sampler"),
     ("prompts and tokenization", "note_prompts|fit_prompt|chunk_sections|tokenize \\(udfs"),
     ("validation and chunk merge", "validate \\(udfs|combine_chunks|merge_abstractions"),
     ("vLLM generate", "generate \\(udfs/engine.py"),

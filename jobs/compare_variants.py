@@ -25,7 +25,8 @@ import pandas as pd  # noqa: E402
 from jobs import abstract_notes  # noqa: E402
 from notewatt.cli import job_arguments, parse_job_config, run_job  # noqa: E402
 from notewatt.comparison import comparison_table, format_table, quality_column, table_rows  # noqa: E402
-from notewatt.config import ConfigError  # noqa: E402
+from notewatt.config import ConfigError, JobConfig, with_overrides  # noqa: E402
+from notewatt.runner import run  # noqa: E402
 from notewatt.reporting.charts import pareto_chart  # noqa: E402
 from notewatt.spark_session import start_spark  # noqa: E402
 from notewatt.table_store import TableStore  # noqa: E402
@@ -37,18 +38,21 @@ COMPARISON_TAG = "notewatt.comparison"
 
 def comparison_arguments() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """This job's own options, and abstract_notes' options for the rest of the command line."""
-    own = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
+    own = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False, allow_abbrev=False)
     choice = own.add_mutually_exclusive_group(required=True)
     choice.add_argument("--variants", help="comma-separated variant names (keys of `variants` in the config)")
     choice.add_argument("--from-mlflow", metavar="FILTER", help="compare existing runs matching this MLflow filter")
     return own, job_arguments(abstract_notes.__doc__.splitlines()[0])
 
 
-def run_each_variant(variants: list[str], job_args: list[str], comparison_id: str) -> list[dict]:
-    """One abstract_notes run per variant, each nested under the active parent run."""
-    return [
-        abstract_notes.main([*job_args, "--variant", v, "--run-id", f"{comparison_id}-{v}"]) for v in variants
-    ]
+def run_each_variant(variants: list[str], config: JobConfig, comparison_id: str, spark) -> list[dict]:
+    """One run per variant in one Spark session, each nested under the active parent run: their roll-ups."""
+    rollups = []
+    for variant in variants:
+        result = run(with_overrides(config, [f"variant={variant}", f"run_id={comparison_id}-{variant}"]), spark)
+        abstract_notes.report(result)
+        rollups.append(result.rollup)
+    return rollups
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
@@ -57,9 +61,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     config = parse_job_config(job_parser, job_args)
     comparison_id = f"cmp-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     use_experiment(config.mlflow)
+    spark = start_spark(config.spark)
     with mlflow.start_run(run_name=comparison_id, tags={COMPARISON_TAG: comparison_id}):
         if args.variants:
-            rows = run_each_variant(args.variants.split(","), job_args, comparison_id)
+            rows = run_each_variant(args.variants.split(","), config, comparison_id, spark)
         else:
             rows = job_runs(args.from_mlflow, config.mlflow.experiment)
         if not rows:
@@ -67,7 +72,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         table = comparison_table(rows)
         mlflow.log_text(table.to_csv(index=False), "comparison/variant_comparison.csv")
         mlflow.log_figure(pareto_chart(table, quality_column(table)), "comparison/pareto.png")
-    store = TableStore(start_spark(config.spark), config.output)
+    store = TableStore(spark, config.output)
     frame = store.spark.createDataFrame(table_rows(table, comparison_id), VARIANT_COMPARISONS.schema)
     store.write_rows(VARIANT_COMPARISONS, frame, comparison_id, attempt=0)
     print(f"Variant comparison {comparison_id} ({store.location(VARIANT_COMPARISONS)}):")

@@ -31,10 +31,11 @@ import optuna  # noqa: E402
 from jobs import abstract_notes  # noqa: E402
 from notewatt.cli import job_arguments, parse_job_config, run_job  # noqa: E402
 from notewatt.comparison import quality_column  # noqa: E402
-from notewatt.config import JobConfig, resolve_path  # noqa: E402
+from notewatt.config import JobConfig, resolve_path, with_overrides  # noqa: E402
 from notewatt.corpus import read_notes  # noqa: E402
-from notewatt.energy.ledger_account import ledger_root  # noqa: E402
-from notewatt.inference import INFERENCE_JOB_GROUP  # noqa: E402
+from notewatt.energy_frames import ledger_root  # noqa: E402
+from notewatt.inference import INFERENCE_JOB_GROUP, InferenceCancelled  # noqa: E402
+from notewatt.runner import run  # noqa: E402
 from notewatt.reporting.charts import pareto_chart  # noqa: E402
 from notewatt.screening import screen_notes  # noqa: E402
 from notewatt.spark_session import start_spark  # noqa: E402
@@ -48,7 +49,7 @@ TUNING_TAG = "notewatt.tuning"
 
 
 def tuning_arguments() -> argparse.ArgumentParser:
-    own = argparse.ArgumentParser(add_help=False)
+    own = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     own.add_argument("--trials", type=int, help="trials in all (default: tuning.trials)")
     own.add_argument("--write-profile", type=Path, help="write the best settings here as a profile for --config")
     return own
@@ -57,26 +58,27 @@ def tuning_arguments() -> argparse.ArgumentParser:
 class Search:
     """Runs the trials of one search: each a nested job run on the sample, scored against the first's floor."""
 
-    def __init__(self, config: JobConfig, job_args: list[str], parameters: list[Parameter], tune_id: str, spark):
-        self.config, self.job_args, self.parameters, self.tune_id, self.spark = config, job_args, parameters, tune_id, spark
+    def __init__(self, config: JobConfig, parameters: list[Parameter], tune_id: str, spark):
+        self.config, self.parameters, self.tune_id, self.spark = config, parameters, tune_id, spark
         self.floor: Floor | None = None
 
     def trial(self, trial: optuna.Trial) -> float:
         settings = [p.override(trial.suggest_categorical(p.key, p.choices)) for p in self.parameters]
         run_id = f"{self.tune_id}-t{trial.number:02d}"
         trial.set_user_attr("run_id", run_id)
-        args = [*self.job_args, *settings, *(self.floor.overrides() if self.floor else []),
-                f"corpus.limit={self.config.tuning.sample}", "cache.enabled=false", "--run-id", run_id]
+        config = with_overrides(self.config, [*settings, *(self.floor.overrides() if self.floor else []),
+                                              f"corpus.limit={self.config.tuning.sample}", "cache.enabled=false",
+                                              f"run_id={run_id}"])
         self.spark.catalog.clearCache()  # what an earlier (pruned) trial left persisted
         ledger = f"{ledger_root(self.config)}/{run_id}"
         cancel = partial(self.spark.sparkContext.cancelJobGroup, INFERENCE_JOB_GROUP)
-        with PruningMonitor(trial, ledger, self.config.tuning.objective, cancel) as monitor:
+        with PruningMonitor(trial, ledger, self.config.tuning.objective, cancel):
             try:
-                rollup = abstract_notes.main(args)
-            except Exception:
-                if monitor.pruned:
-                    raise optuna.TrialPruned() from None
-                raise
+                result = run(config, self.spark)
+            except InferenceCancelled:
+                raise optuna.TrialPruned() from None
+        abstract_notes.report(result)
+        rollup = result.rollup
         self.floor = self.floor or Floor.from_first_trial(rollup, self.config)
         trial.set_user_attr("figures", {k: rollup.get(k) for k in TRIAL_FIGURES})
         trial.set_user_attr("quality", self.floor.quality_of(rollup))
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         mlflow.log_params({"trials": trials, "sample": config.tuning.sample, "objective": config.tuning.objective,
                            "quality_margin": config.tuning.quality_margin,
                            **{f"space.{p.key}": ",".join(p.choices) for p in parameters}})
-        study.optimize(Search(config, job_args, parameters, tune_id, spark).trial, n_trials=trials)
+        study.optimize(Search(config, parameters, tune_id, spark).trial, n_trials=trials)
         profile, best = report(study, config, tune_id)
     print(trials_table(study).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(f"\nBest: trial {best.number} ({config.tuning.objective} {best.value:.4g}); profile:\n{profile}", flush=True)

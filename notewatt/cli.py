@@ -19,7 +19,7 @@ from notewatt.corpus import CorpusError
 from udfs.engine import EngineStartError
 from udfs.engine_memory import EngineMemoryError
 from udfs.gpu_binding import GpuBindingError
-from udfs.meters import MeteringError
+from udfs.energy.meters import MeteringError
 
 DEFAULT_PROFILE = PROJECT_ROOT / "conf" / "local_cpu.yaml"
 NAMED_OPTIONS = {"notes": "corpus.path", "output": "output.path", "run_id": "run_id", "variant": "variant"}

@@ -82,7 +82,7 @@ class EngineConfig(StrictModel):
     env: dict[str, str] = Field(default_factory=dict, description="environment set in the Python worker before "
                                 "vLLM is imported")
     engine_args: dict[str, Any] = Field(default_factory=dict, description="LLM(...) arguments for every variant "
-                                        "(a variant's own engine_args win)")
+                                        "(a variant's own engine_args win; the engine switches above win over both)")
 
 
 class PromptConfig(StrictModel):
@@ -135,7 +135,7 @@ class RoutingConfig(StrictModel):
 
 
 class EnergyConfig(StrictModel):
-    """How windows are metered (udfs/meters.py, udfs/energy.py) and where their ledger goes (docs/energy.md)."""
+    """How windows are metered (udfs/energy/meters.py, udfs/energy/monitor.py) and where their ledger goes (docs/energy.md)."""
 
     sample_interval_s: float = Field(0.1, ge=0, description="power sampling period inside each window")
     cpu_watts_per_core: float = Field(10.0, ge=0, description="host estimate (where RAPL is unreadable): watts per "
@@ -255,11 +255,12 @@ class JobConfig(StrictModel):
         return self.engine_args_for(self.variant)
 
     def engine_args_for(self, variant: str) -> dict[str, Any]:
-        """A variant's LLM(...) arguments over the profile's (engine.engine_args) and the engine switches."""
+        """A variant's LLM(...) arguments over the profile's (engine.engine_args), then the engine switches over both:
+        engine.enable_prefix_caching and engine.max_num_seqs mean what they say whatever a variant sets."""
         switches = {"enable_prefix_caching": self.engine.enable_prefix_caching}
         if self.engine.max_num_seqs:
             switches["max_num_seqs"] = self.engine.max_num_seqs
-        return switches | self.engine.engine_args | self.variant_config(variant).engine_args
+        return self.engine.engine_args | self.variant_config(variant).engine_args | switches
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -308,6 +309,19 @@ def load_config(config_files: list[Path] | tuple = (), overrides: list[str] | tu
         merged = deep_merge(merged, read_profile(path))
     for item in overrides:
         merged = deep_merge(merged, parse_override(item))
+    return _validated(merged)
+
+
+def with_overrides(config: JobConfig, overrides: list[str] | tuple = ()) -> JobConfig:
+    """`config` with `key.path=value` overrides applied (a comparison's variant, a tuner's trial), validated as
+    load_config validates."""
+    merged = config.model_dump()
+    for item in overrides:
+        merged = deep_merge(merged, parse_override(item))
+    return _validated(merged)
+
+
+def _validated(merged: dict) -> JobConfig:
     config = JobConfig.model_validate(merged)
     for name in config.variants_in_use:
         config.variant_config(name)  # fail early on an unknown variant

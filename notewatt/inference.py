@@ -16,13 +16,17 @@ from notewatt.config import JobConfig, resolve_path
 from udfs.abstract_partition import OUTPUT_SCHEMA, PartitionSettings, abstract_partition
 from udfs.engine import EngineSpec, EngineStartError
 from udfs.gpu_binding import GpuBindingError
-from udfs.meters import MeteringError
+from udfs.energy.meters import MeteringError
 from udfs.preprocess import SENTENCE_STARTS, Preprocessing, normalised_headers
 from udfs.prompts import PromptTemplate
-from udfs.task_energy import MeteringSettings
+from udfs.energy.task import MeteringSettings
 from udfs.worker_warmup import warm_up_worker
 
 INFERENCE_JOB_GROUP = "notewatt-inference"  # the inference stage's Spark jobs (the tuner's pruner cancels them)
+
+
+class InferenceCancelled(RuntimeError):
+    """The inference stage's job group was cancelled (the tuner's pruner stopped a trial)."""
 
 
 def partition_settings(
@@ -78,7 +82,8 @@ def warm_up_workers(spark: SparkSession, settings: PartitionSettings, tasks: int
 def run_inference(
     notes: DataFrame, settings: PartitionSettings, partitions: int, sort_by_length: bool = True
 ) -> DataFrame:
-    """Run the engine over every note exactly once; the result is persisted so each table reads it, not reruns it.
+    """Run the engine over every note exactly once (note rows; the energy is in the ledger); the result is persisted so
+    each table reads it, not reruns it.
     Sorted by length within each partition, a generate call's notes have similar lengths (less padding and
     fewer stragglers in a batch)."""
     columns = [c for c in ("note_id", "text", "note_type", "input_flags", SENTENCE_STARTS) if c in notes.columns]
@@ -91,11 +96,13 @@ def run_inference(
     context = notes.sparkSession.sparkContext
     context.setJobGroup(INFERENCE_JOB_GROUP, "NoteWatt inference")
     try:
-        outputs.groupBy("row_type").count().collect()  # materialize now: the inference stage
+        outputs.count()  # materialize now: the inference stage
     except Exception as exc:
         failure = task_start_failure(str(exc))
         if failure:
             raise failure from None  # one clear line instead of the executor's traceback
+        if f"cancelled job group {INFERENCE_JOB_GROUP}" in str(exc):
+            raise InferenceCancelled(f"the inference stage was cancelled ({INFERENCE_JOB_GROUP})") from None
         raise
     finally:
         context.setLocalProperty("spark.jobGroup.id", None)
@@ -126,16 +133,9 @@ def task_start_failure(error_text: str) -> EngineStartError | MeteringError | Gp
     return None
 
 
-def one_attempt_per_partition(outputs: DataFrame) -> DataFrame:
-    """Rows of one task attempt per partition (the latest that reported its window), so a partition that
-    Spark re-ran is never counted twice; engine loads belong to a worker, not a partition, and all stay."""
+def one_attempt_per_partition(notes: DataFrame) -> DataFrame:
+    """Note rows of one task attempt per partition (the latest), so a partition that Spark re-ran is never counted
+    twice; their window ids are the windows the run keeps."""
     key = ["variant", "partition_id"]  # routing runs a stage per variant, each with its own partition ids
-    attempts = rows_of(outputs, "partition").groupBy(*key).agg(F.max("task_attempt").alias("task_attempt"))
-    is_load = F.coalesce(F.col("window") == "engine_load", F.lit(False))
-    return outputs.where(~is_load).join(attempts, [*key, "task_attempt"], "left_semi").unionByName(
-        outputs.where(is_load)
-    )
-
-
-def rows_of(outputs: DataFrame, row_type: str) -> DataFrame:
-    return outputs.where(F.col("row_type") == row_type).drop("row_type")
+    latest = notes.groupBy(*key).agg(F.max("task_attempt").alias("task_attempt"))
+    return notes.join(latest, [*key, "task_attempt"], "left_semi")

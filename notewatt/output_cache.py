@@ -16,7 +16,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from notewatt.config import CacheConfig
-from notewatt.energy.vocabulary import REUSED
+from udfs.energy.vocabulary import REUSED
 from notewatt.table_store import TableStore
 from notewatt.tables import OUTPUT_CACHE
 from udfs.abstract_partition import PartitionSettings

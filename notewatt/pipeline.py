@@ -1,6 +1,7 @@
-"""The driver's steps after inference: the stage's output rows -> the run's tables (devices apportioned, windows and
-notes given energy, reused notes added, the discarded attempts' and unreported warm-ups' energy from the ledger,
-quality scored once, roll-ups whose counts reconcile). notewatt/publish.py then writes them and logs the run."""
+"""The driver's steps after inference: the stage's note rows and the run's energy ledger -> the run's tables (the
+windows' energy from the ledger with shared devices apportioned, notes given their share, reused notes added,
+discarded attempts and engine loads beside them, quality scored once, roll-ups whose counts reconcile).
+notewatt/publish.py then writes them and logs the run."""
 
 from __future__ import annotations
 
@@ -11,10 +12,8 @@ from pyspark.sql import DataFrame
 
 from notewatt.config import JobConfig
 from notewatt.corpus import CorpusError
-from notewatt.energy.ledger_account import account_ledger
-from notewatt.energy.windows import attribute_devices, with_window_energy
+from notewatt.energy_frames import energy_frames
 from notewatt.gate.run_checks import partition_wh_per_1000_notes
-from notewatt.inference import rows_of
 from notewatt.output_cache import ReusePlan, with_reused_notes
 from notewatt.quality.run_quality import Reference, RunQuality, score_run_quality
 from notewatt.rollup import RunInfo, route_rows, run_rollup_row, with_note_energy
@@ -76,35 +75,32 @@ def reconcile(counts: ScreenCounts, abstracted: int) -> dict[str, int]:
     return {"notes_in": counts.notes_in, "notes_quarantined": counts.quarantined}
 
 
-def run_results(store: TableStore, config: JobConfig, rows: DataFrame, inputs: RunInputs, run: RunInfo, ledger: str,
+def run_results(store: TableStore, config: JobConfig, notes: DataFrame, inputs: RunInputs, run: RunInfo, ledger: str,
                 clock: StageClock) -> RunResults:
-    """The run's tables and roll-ups from its output rows (one attempt per partition)."""
+    """The run's tables and roll-ups from its note rows (one attempt per partition) and its energy ledger."""
     with clock.stage("tables"):
-        return _run_results(store, config, rows, inputs, run, ledger, clock)
+        return _run_results(store, config, notes, inputs, run, ledger, clock)
 
 
-def _run_results(store, config, rows, inputs: RunInputs, run, ledger, clock) -> RunResults:
+def _run_results(store, config, generated: DataFrame, inputs: RunInputs, run, ledger, clock) -> RunResults:
     spark = store.spark
-    device_rows = attribute_devices(rows_of(rows, "device")).persist()  # each frame below is read by several tables
-    partition_rows = with_window_energy(rows_of(rows, "partition"), device_rows).persist()
-    load_rows = with_window_energy(rows_of(rows, "engine_load"), device_rows).persist()
-    partitions = partition_rows.select("window_id", "partition_id", "notes", "energy_j", "output_tokens").toPandas()
-    kept = set(partitions["window_id"]) | {r.window_id for r in load_rows.select("window_id").collect()}
-    run = replace(run, ledger=account_ledger(ledger, kept, config.engine.warm_up_workers))
+    kept = {r.window_id for r in generated.select("window_id").distinct().collect() if r.window_id}
+    energy = energy_frames(spark, ledger, kept)
+    partitions = energy.partitions.select("window_id", "partition_id", "notes", "energy_j", "output_tokens").toPandas()
+    run = replace(run, energy=energy.energy)
     models = {v: config.variant_config(v).model for v in config.variants_in_use}
-    notes = with_reused_notes(with_note_energy(rows_of(rows, "note"), partition_rows), inputs.reuse, run.run_id,
-                              models)
+    notes = with_reused_notes(with_note_energy(generated, energy.partitions), inputs.reuse, run.run_id, models)
     notes = notes.persist()
-    rollup = run_rollup_row(notes, partition_rows, load_rows, run)
+    rollup = run_rollup_row(notes, energy.partitions, energy.loads, run)
     with clock.stage("quality"):
         quality = score_run_quality(inputs.reference, notes, run.run_id, config.variants_in_use, rollup["notes"],
                                     rollup["notes_ok"])
     rollup |= _quality_fields(quality) | reconcile(inputs.counts, rollup["notes"])
     routes = [r | {"f1_overall": quality.route_f1.get(r["variant"])}
-              for r in route_rows(notes, partition_rows, run.run_id)]
+              for r in route_rows(notes, energy.partitions, run.run_id, run.energy)]
     tables = {
-        NOTE_ABSTRACTIONS: notes, PARTITION_ENERGY: partition_rows, DEVICE_ENERGY: device_rows,
-        ENGINE_LOADS: load_rows, QUARANTINE: inputs.screened.quarantine,
+        NOTE_ABSTRACTIONS: notes, PARTITION_ENERGY: energy.partitions, DEVICE_ENERGY: energy.devices,
+        ENGINE_LOADS: energy.loads, QUARANTINE: inputs.screened.quarantine,
         ROUTE_ROLLUP: spark.createDataFrame(routes, ROUTE_ROLLUP.schema),
     }
     if quality.note_scores:

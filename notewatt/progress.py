@@ -1,6 +1,6 @@
 """Live progress while inference runs: a line about every `progress_s` seconds with the notes done of the total,
 the energy so far (labelled measured or estimated), and an estimate of the time left, read from the energy
-ledger's entries (each open window's heartbeat, each closed window's end: udfs/energy_ledger.py). A 10,000-note
+ledger's entries (each open window's heartbeat, each closed window's end: udfs/energy/ledger.py). A 10,000-note
 run does not sit silent for an hour."""
 
 from __future__ import annotations
@@ -9,22 +9,23 @@ import logging
 import threading
 import time
 
-from notewatt.energy.vocabulary import status_of, wh
-from udfs.energy_ledger import PARTITION, read_entries
+from udfs.energy.accounting import window_status
+from udfs.energy.ledger import PARTITION, LedgerEntry, read_entries
+from udfs.energy.vocabulary import wh
 
 log = logging.getLogger("notewatt.progress")
 
 
-def progress_line(entries: list[dict], total: int, elapsed_s: float) -> str:
+def progress_line(entries: list[LedgerEntry], total: int, elapsed_s: float) -> str:
     """One line from the ledger entries: the latest attempt of each partition counts."""
-    latest: dict[tuple, dict] = {}
-    for e in (e for e in entries if e["window"] == PARTITION):
-        key = (e["variant"], e["partition_id"])
-        if key not in latest or e["task_attempt"] > latest[key]["task_attempt"]:
+    latest: dict[tuple, LedgerEntry] = {}
+    for e in (e for e in entries if e.window == PARTITION):
+        key = (e.variant, e.partition_id)
+        if key not in latest or e.task_attempt > latest[key].task_attempt:
             latest[key] = e
-    done = sum(e["notes"] for e in latest.values())
-    energy_j = sum(e["energy_j"] for e in latest.values())
-    label = status_of([e["energy_source"] for e in latest.values()]).label
+    done = sum(e.notes for e in latest.values())
+    energy_j = sum(e.measurement.energy_j for e in latest.values())
+    label = window_status(list(latest.values())).label
     left = f", about {_duration(elapsed_s / done * (total - done))} left" if 0 < done < total else ""
     return (f"inference: {done:,} of {total:,} notes ({100 * done / max(total, 1):.1f} %), "
             f"{wh(energy_j):.4f} Wh so far [{label}], {_duration(elapsed_s)} in{left}")

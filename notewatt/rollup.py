@@ -1,5 +1,6 @@
 """Partition energy windows + note outputs -> per-note energy shares, the run's roll-up row and one row per
-route (Spark aggregations; the pipeline adds the quality figures and the input counts)."""
+route (Spark aggregations; the pipeline adds the quality figures and the input counts). What the figures are
+(their energy status and its reason) comes from the run's ledger account (udfs/energy/accounting.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from datetime import datetime
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from notewatt.energy.ledger_account import LedgerAccount, UnreportedWarmUps
-from notewatt.energy.vocabulary import status_of, wh, wh_per_1000_notes
 from notewatt.impact import ImpactFactors
+from udfs.energy.accounting import RunEnergy, window_status
+from udfs.energy.vocabulary import J_PER_WH, wh, wh_per_1000_notes
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class RunInfo:
     started_at: datetime
     duration_s: float  # driver wall time of the inference stage, engine loads included
     impact: ImpactFactors
-    ledger: LedgerAccount = LedgerAccount()  # the ledger's unkept windows: discarded attempts, unreported warm-ups
+    energy: RunEnergy = RunEnergy()  # the ledger's account: kept windows, engine loads, discarded attempts
     preprocess_s: float | None = None  # the Spark NLP stage's wall time (None: no such stage)
     preprocess_energy_j: float | None = None  # its estimated energy (Spark's executor CPU time x watts per core)
 
@@ -34,14 +35,13 @@ def _tokens(frame: DataFrame) -> Column:
 def with_note_energy(notes: DataFrame, partitions: DataFrame) -> DataFrame:
     """Each note's share of its partition's energy, by its tokens (prompt + output); by count if no tokens."""
     shares = partitions.select(
-        "variant",
-        "partition_id",
+        "window_id",
         F.col("energy_j").alias("partition_energy_j"),
         _tokens(partitions).alias("partition_tokens"),
         F.col("notes").alias("partition_notes"),
         F.col("energy_source"),
     )
-    joined = notes.drop("energy_j", "energy_source").join(shares, ["variant", "partition_id"], "left")
+    joined = notes.drop("energy_j", "energy_source").join(shares, "window_id", "left")
     share = F.when(
         F.col("partition_tokens") > 0, F.col("partition_energy_j") * _tokens(joined) / F.col("partition_tokens")
     ).otherwise(F.col("partition_energy_j") / F.col("partition_notes"))
@@ -72,25 +72,23 @@ def _dtypes(found: Column) -> Column:
     return F.when(F.size(found) > 0, F.array_join(F.array_sort(found), ","))
 
 
-def labelled(row: dict) -> dict:
-    """A roll-up row with its energy labelled from its windows' sources (notewatt/energy/vocabulary.py): its
-    energy_status, and the energy_sources they name."""
-    sources = row.pop("window_sources") or []
-    names = sorted({name for window in sources for name in window.split(",")})
-    return row | {"energy_status": status_of(sources).name, "energy_sources": ",".join(names)}
+def labelled(row: dict, energy: RunEnergy, variant: str | None = None) -> dict:
+    """A roll-up row (the run's, or a route's) with its energy labelled from the ledger's account: its
+    energy_status, the energy_sources of its windows and, where the energy is not all there, why."""
+    kept = [e for e in energy.partitions if variant is None or e.variant == variant]
+    sources = sorted({source for e in kept for source in e.measurement.sources})
+    return row | {"energy_status": energy.status(variant).name, "energy_sources": ",".join(sources)}
 
 
-def route_rows(notes: DataFrame, partitions: DataFrame, run_id: str) -> list[dict]:
+def route_rows(notes: DataFrame, partitions: DataFrame, run_id: str, energy: RunEnergy) -> list[dict]:
     """The route_rollup rows, labelled."""
-    return [labelled(r.asDict()) for r in route_rollup(notes, partitions, run_id).collect()]
+    return [labelled(r.asDict(), energy, r["variant"]) for r in route_rollup(notes, partitions, run_id).collect()]
 
 
 def route_rollup(notes: DataFrame, partitions: DataFrame, run_id: str) -> DataFrame:
-    """One row per variant the run used (two when routing small <-> large): its notes, energy and efficiency;
-    `window_sources` for labelled()."""
+    """One row per variant the run used (two when routing small <-> large): its notes, energy and efficiency."""
     energy = partitions.groupBy("variant").agg(
-        F.sum("energy_j").alias("energy_j"), F.collect_list("energy_source").alias("window_sources"),
-        measured_share(partitions).alias("measured_share"),
+        F.sum("energy_j").alias("energy_j"), measured_share(partitions).alias("measured_share"),
     )
     row = notes.groupBy("variant").agg(*_note_counts()).join(energy, "variant", "left")
     energy_wh = wh(F.coalesce(F.col("energy_j"), F.lit(0.0)))
@@ -105,14 +103,13 @@ def route_rollup(notes: DataFrame, partitions: DataFrame, run_id: str) -> DataFr
         energy_wh.alias("energy_wh"),
         wh_per_1000_notes(F.coalesce(F.col("energy_j"), F.lit(0.0)), F.col("notes")).alias("wh_per_1000_notes"),
         F.try_divide("output_tokens", "energy_j").alias("output_tokens_per_joule"),
-        "window_sources",  # null for a route whose notes were all reused: no inference
         "measured_share",
         "dtype",
     )
 
 
 def _energy(partitions: DataFrame) -> DataFrame:
-    tokens_per_wh = F.col("output_tokens") / wh(F.col("energy_j"))
+    tokens_per_wh = F.try_divide(F.col("output_tokens"), wh(F.col("energy_j")))  # a 0 J window: null, not an error
     all_above_idle = F.bool_and("above_idle_available")
     return partitions.agg(
         F.coalesce(F.sum("energy_j"), F.lit(0.0)).alias("energy_j"),  # 0: every note was reused
@@ -120,9 +117,9 @@ def _energy(partitions: DataFrame) -> DataFrame:
         F.coalesce(F.sum("host_energy_j"), F.lit(0.0)).alias("host_energy_j"),
         measured_share(partitions).alias("measured_share"),
         F.when(all_above_idle, wh(F.sum("energy_above_idle_j"))).alias("energy_above_idle_wh"),
+        F.percentile(tokens_per_wh, 0.05).alias("tokens_per_wh_p5"),
         F.percentile(tokens_per_wh, 0.5).alias("tokens_per_wh_p50"),
         F.percentile(tokens_per_wh, 0.95).alias("tokens_per_wh_p95"),
-        F.collect_list("energy_source").alias("window_sources"),
         (F.max("end_ts") - F.min("start_ts")).alias("inference_s"),
         F.count(F.lit(1)).alias("partitions"),
         F.sum(F.col("partial").cast("int")).alias("partial_partitions"),
@@ -130,20 +127,19 @@ def _energy(partitions: DataFrame) -> DataFrame:
     )
 
 
-def _engine_loads(engine_loads: DataFrame, warm_ups: UnreportedWarmUps) -> DataFrame:
-    """The engine loads' energy (the kept rows' plus the ledger's unreported warm-ups: null when those are unknown),
-    the longest worker's load time (a warmed worker's import and model load together) and the kept loads'
-    sources."""
+def _engine_loads(engine_loads: DataFrame, energy: RunEnergy) -> DataFrame:
+    """The engine loads' energy (every model load and warm-up in the ledger: null when the ledger could not be
+    read), the longest worker's load time (a warmed worker's import and model load together), the warm-ups of
+    workers that ran no partition, and the loads still open when the ledger was read."""
     per_worker = engine_loads.groupBy("executor_id", "pid").agg(
-        F.sum("energy_j").alias("energy_j"), F.sum("duration_s").alias("duration_s"),
-        F.collect_list("energy_source").alias("sources"))
-    kept_j = F.coalesce(F.sum("energy_j"), F.lit(0.0))
+        F.sum("energy_j").alias("energy_j"), F.sum("duration_s").alias("duration_s"))
+    loads = energy.engine_loads
     return per_worker.agg(
-        wh(kept_j + F.lit(warm_ups.energy_j).cast("double")).alias("engine_load_wh"),
+        (wh(F.coalesce(F.sum("energy_j"), F.lit(0.0))) if energy.readable else F.lit(None).cast("double"))
+        .alias("engine_load_wh"),
         F.max("duration_s").alias("engine_load_s"),
-        F.flatten(F.collect_list("sources")).alias("load_sources"),
-        F.lit(warm_ups.windows).cast("long").alias("unreported_warm_ups"),
-        F.lit(warm_ups.unfinished).cast("long").alias("engine_load_unfinished_windows"),
+        F.lit(energy.unreported_warm_ups if energy.readable else None).cast("long").alias("unreported_warm_ups"),
+        F.lit(loads.unfinished).cast("long").alias("engine_load_unfinished_windows"),
     )
 
 
@@ -164,11 +160,13 @@ def _impact(energy_wh: Column, notes: Column, impact: ImpactFactors) -> list[Col
 
 
 def run_rollup_row(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame, run: RunInfo) -> dict:
-    """The run_rollup row, labelled; its engine loads' energy too (engine_load_status), unreported warm-ups'
-    sources with the kept loads'."""
+    """The run_rollup row, labelled; its engine loads' energy too (engine_load_status)."""
     row = run_rollup(notes, partitions, engine_loads, run).first().asDict()
-    loads = (row.pop("load_sources") or []) + list(run.ledger.warm_ups.sources)
-    return labelled(row) | {"engine_load_status": status_of(loads).name if loads else None}
+    loads = list(run.energy.loads)
+    return labelled(row, run.energy) | {
+        "energy_status_reason": "; ".join(run.energy.partial_reasons()) or None,
+        "engine_load_status": window_status(loads).name if loads else None,
+    }
 
 
 def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame, run: RunInfo) -> DataFrame:
@@ -176,9 +174,11 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
     the partition spread of tokens per Wh, GPU and host energy, how much of it was measured, the engine loads,
     and the derived facility, carbon and cost figures."""
     counts = notes.agg(*_note_counts())
-    row = counts.crossJoin(_energy(partitions)).crossJoin(_engine_loads(engine_loads, run.ledger.warm_ups))
+    row = counts.crossJoin(_energy(partitions)).crossJoin(_engine_loads(engine_loads, run.energy))
     energy_wh = wh(F.col("energy_j"))
-    retry = run.ledger.retry
+    retry = run.energy.retry
+    beside = F.col("engine_load_wh") * J_PER_WH + F.lit(retry.energy_j).cast("double") + F.lit(
+        run.preprocess_energy_j or 0.0)  # what the notes' figure leaves out: loads, discarded attempts, Spark NLP
     return row.select(
         F.lit(run.run_id).alias("run_id"),
         F.lit(run.variant).alias("variant"),
@@ -208,18 +208,18 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         F.lit(retry.status).cast("string").alias("retry_energy_status"),
         wh_per_1000_notes(F.col("energy_j") + F.lit(retry.energy_j).cast("double"), F.col("notes"))
         .alias("wh_per_1000_notes_incl_retries"),
+        wh_per_1000_notes(F.col("energy_j") + beside, F.col("notes")).alias("wh_per_1000_notes_all_in"),
         F.lit(run.preprocess_s).cast("double").alias("preprocess_s"),
         F.lit(run.preprocess_energy_j).cast("double").alias("preprocess_energy_j"),
         F.try_divide("output_tokens", "energy_j").alias("output_tokens_per_joule"),
         F.try_divide(F.col("prompt_tokens") + F.col("output_tokens"), "energy_j").alias("total_tokens_per_joule"),
+        "tokens_per_wh_p5",
         "tokens_per_wh_p50",
         "tokens_per_wh_p95",
         F.lit(run.duration_s).alias("duration_s"),
         (F.col("notes") / F.lit(run.duration_s)).alias("notes_per_s"),
-        "window_sources",
         "engine_load_wh",
         "engine_load_s",
-        "load_sources",
         "unreported_warm_ups",
         "engine_load_unfinished_windows",
         "inference_s",

@@ -1,6 +1,8 @@
 """What a Spark stage on the driver's side costs (the Spark NLP preprocessing, notewatt/nlp_stage.py): its wall time,
 and its executors' CPU time from Spark's own task metrics (the monitoring REST API of the application's UI),
-which `energy.cpu_watts_per_core` turns into a labelled estimate of its energy. A JVM stage runs outside the
+which the host estimate's rule (udfs/energy/meters.estimated_energy_j) turns into a labelled estimate of its energy:
+its CPU term only, since Spark's task metrics give no resident memory over time (the summary and the report say
+so). A JVM stage runs outside the
 inference windows, so this is how its energy enters the run's figures (run_rollup.preprocess_energy_j)."""
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
+from udfs.energy.meters import estimated_energy_j
+
 log = logging.getLogger("notewatt.stage_cost")
 
 
@@ -24,8 +28,8 @@ class StageCost:
     cpu_s: float | None  # the stage's executor CPU time; None where Spark's REST API could not be read
 
     def energy_j(self, watts_per_core: float) -> float | None:
-        """An estimate: CPU time x watts per core (the same rule as the host estimate of udfs/meters.py)."""
-        return None if self.cpu_s is None else self.cpu_s * watts_per_core
+        """An estimate: the host estimate's rule on the stage's CPU time, without its memory term (no figure)."""
+        return None if self.cpu_s is None else estimated_energy_j(self.cpu_s, 0.0, watts_per_core, 0.0)
 
 
 def materialised(frame: DataFrame, name: str) -> tuple[DataFrame, StageCost]:

@@ -26,8 +26,10 @@ STAGE_COLUMNS = {f"stage_{name}_s": name for name in STAGES if name != "mlflow"}
 
 
 class StageClock:
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {"launch": _since_launch()}
+    def __init__(self, since_launch: bool = True) -> None:
+        """`since_launch`: the clock of a job's process, whose launch is its first stage (not a run that a longer-
+        lived process starts: a comparison's variant, a tuner's trial)."""
+        self.seconds: dict[str, float] = {"launch": _since_launch()} if since_launch else {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:

@@ -1,8 +1,9 @@
 """The product's Delta tables, declared once: each table's name, its columns with their types, and the key its
 rows are replaced by. Column names are part of the product: a change here is the only way a column is added,
 and the table store (notewatt/table_store.py) adds it to an existing table explicitly; a frame that lacks a
-declared column fails its write. The executors' output rows (udfs/abstract_partition.OUTPUT_SCHEMA) are the
-stage's own contract with the driver, not a table.
+declared column fails its write. The executors' note rows (udfs/abstract_partition.OUTPUT_SCHEMA) are the
+stage's own contract with the driver, not a table; the energy tables are built from the energy ledger
+(notewatt/energy_frames.py).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ NOTE_ABSTRACTIONS = Table("note_abstractions", (
 PARTITION_ENERGY = Table("partition_energy", (
     "run_id string, partition_id int, task_attempt int, window_id string, host string, executor_id string, "
     "pid int, device string, device_name string, notes bigint, prompt_tokens bigint, output_tokens bigint, "
-    f"cached_prompt_tokens bigint, {_WINDOW_ENERGY}, {_WINDOW_SPLIT}, variant string, model string, dtype string"
+    f"cached_prompt_tokens bigint, {_WINDOW_ENERGY}, {_WINDOW_SPLIT}, variant string, model string, dtype string, "
+    "engine_state string"
 ))
 ENGINE_LOADS = Table("engine_loads", (
     "run_id string, window_id string, host string, executor_id string, pid int, variant string, model string, "
@@ -104,10 +106,11 @@ RUN_ROLLUP = Table("run_rollup", (
     "energy_avoided_wh double, cached_prompt_tokens bigint, prefix_cache_hit_rate double, energy_wh double, "
     "gpu_energy_wh double, host_energy_wh double, measured_share double, energy_above_idle_wh double, "
     "wh_per_1000_notes double, retry_energy_j double, retry_windows bigint, retry_unfinished_windows bigint, "
-    "retry_energy_status string, wh_per_1000_notes_incl_retries double, "
+    "retry_energy_status string, wh_per_1000_notes_incl_retries double, wh_per_1000_notes_all_in double, "
     "preprocess_s double, preprocess_energy_j double, "
-    "output_tokens_per_joule double, total_tokens_per_joule double, tokens_per_wh_p50 double, "
+    "output_tokens_per_joule double, total_tokens_per_joule double, tokens_per_wh_p5 double, tokens_per_wh_p50 double, "
     "tokens_per_wh_p95 double, duration_s double, notes_per_s double, energy_status string, energy_sources string, "
+    "energy_status_reason string, "
     "engine_load_wh double, engine_load_s double, engine_load_status string, unreported_warm_ups bigint, "
     "engine_load_unfinished_windows bigint, inference_s double, partitions bigint, partial_partitions bigint, "
     "shared_device_partitions bigint, facility_wh_per_1000_notes double, gco2e_per_1000_notes double, "

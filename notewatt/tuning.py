@@ -21,8 +21,8 @@ import yaml
 
 from notewatt.comparison import comparison_table
 from notewatt.config import ConfigError, JobConfig, deep_merge, parse_override
-from notewatt.energy.vocabulary import wh_per_1000_notes
-from udfs.energy_ledger import CLOSED, PARTITION, read_entries
+from udfs.energy.vocabulary import wh_per_1000_notes
+from udfs.energy.ledger import CLOSED, PARTITION, LedgerEntry, read_entries
 
 log = logging.getLogger("notewatt.tuning")
 HIGHER_IS_BETTER = {"output_tokens_per_joule": True, "wh_per_1000_notes": False}
@@ -141,7 +141,7 @@ class PruningMonitor:
             except Exception as exc:  # a ledger read that fails now may work at the next poll
                 log.warning("pruning: the energy ledger could not be read (%s)", type(exc).__name__)
                 continue
-            closed = [e for e in entries if e["window"] == PARTITION and e["state"] == CLOSED]
+            closed = [e for e in entries if e.window == PARTITION and e.state == CLOSED]
             if len(closed) <= reported:
                 continue
             reported = len(closed)
@@ -152,12 +152,12 @@ class PruningMonitor:
                 return
 
 
-def objective_of(windows: list[dict], objective: str) -> float:
+def objective_of(windows: list[LedgerEntry], objective: str) -> float:
     """The objective over closed partition windows (their own readings, as the ledger has them)."""
-    energy = sum(w["energy_j"] for w in windows)
+    energy = sum(w.measurement.energy_j for w in windows)
     if objective == "output_tokens_per_joule":
-        return sum(w["output_tokens"] for w in windows) / energy if energy else 0.0
-    return wh_per_1000_notes(energy, max(sum(w["notes"] for w in windows), 1))
+        return sum(w.output_tokens for w in windows) / energy if energy else 0.0
+    return wh_per_1000_notes(energy, max(sum(w.notes for w in windows), 1))
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:

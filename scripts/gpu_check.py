@@ -27,9 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.sampler_overhead import summarise, window_overhead  # noqa: E402
-from udfs.energy import EnergyMonitor, Measurement, idle_power_w, trapezoid_energy_j  # noqa: E402
-from udfs.meters import GPU, HOST, GpuMeteringError, MeteringError, gpu_meters, rapl_meter, task_meters  # noqa: E402
-from udfs.shared_devices import DeviceWindow, apportion  # noqa: E402
+from udfs.energy.monitor import EnergyMonitor, Measurement, idle_power_w, trapezoid_energy_j  # noqa: E402
+from udfs.energy.meters import GPU, HOST, GpuMeteringError, MeteringError, gpu_meters, rapl_meter, task_meters  # noqa: E402
+from udfs.energy.shared_devices import DeviceWindow, apportion  # noqa: E402
 
 
 def steady_load(seconds: float, device: str) -> int:
@@ -116,7 +116,7 @@ def shared_windows(meters, idle: list, seconds: float, device: str) -> dict:
     a = a_monitor.end(a_window)
     steady_load(third, device)
     b = b_monitor.end(b_window)
-    device_j = b.devices[0].counter_end_j - a.devices[0].counter_start_j
+    device_j = first_device(b).counter_end_j - first_device(a).counter_start_j
     with_counter = sum(r.energy_j for r in apportion([_device_window(a), _device_window(b)]))
     power_only = sum(r.energy_j for r in apportion([_device_window(a, False), _device_window(b, False)]))
     pct = lambda x: round(100 * (x - device_j) / device_j, 2)  # noqa: E731
@@ -128,8 +128,12 @@ def shared_windows(meters, idle: list, seconds: float, device: str) -> dict:
     }
 
 
+def first_device(m: Measurement):
+    return next(iter(m.devices.values()))
+
+
 def _device_window(m: Measurement, counter: bool = True) -> DeviceWindow:
-    d = m.devices[0]
+    d = first_device(m)
     edges = (d.counter_start_j, d.counter_end_j) if counter else (None, None)
     return DeviceWindow(m.start_ts, m.end_ts, d.energy_j, 1000, d.idle_power_w, *edges)
 
@@ -154,8 +158,8 @@ def host_energy(seconds: float, device: str) -> dict:
     window = monitor.begin()
     steady_load(seconds, device)
     m = monitor.end(window)
-    part = lambda component: sum(d.energy_j for d in m.devices if d.component == component)  # noqa: E731
-    host = next(d for d in m.devices if d.component == HOST)
+    part = lambda component: sum(d.energy_j for d in m.devices.values() if d.component == component)  # noqa: E731
+    host = next(d for d in m.devices.values() if d.component == HOST)
     return {"rapl_readable": rapl_meter() is not None, "duration_s": round(m.duration_s, 2),
             "gpu_j": round(part(GPU), 1), "host_j": round(part(HOST), 1), "host_source": host.energy_source,
             "sources": m.energy_source, "partial_reason": m.partial_reason}

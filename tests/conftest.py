@@ -29,23 +29,25 @@ def spark():
 
 
 JOB_NOTES = 4  # the first notes of the sample corpus that the shared job run abstracts
+FAST = "smollm2-135m-fp32"  # the fast model most tests run (the same numerics on every CPU)
 
 
 @pytest.fixture(scope="session")
 def job_run(spark, tmp_path_factory):
     """The real job over JOB_NOTES sample notes, once per test session: (its roll-up row, the OutputConfig of
     its Delta tables, its MLflow tracking URI; experiment `notewatt`)."""
-    from jobs.abstract_notes import main
-    from notewatt.config import PROJECT_ROOT, OutputConfig
+    import notewatt
+    from notewatt.cli import DEFAULT_PROFILE
+    from notewatt.config import PROJECT_ROOT, OutputConfig, load_config
 
     tmp = tmp_path_factory.mktemp("job")
     lines = (PROJECT_ROOT / "data" / "sample_notes" / "notes.jsonl").read_text().splitlines()[:JOB_NOTES]
     (tmp / "notes.jsonl").write_text("\n".join(lines) + "\n")
     uri = f"sqlite:///{tmp}/mlflow.db"
-    rollup = main([
-        "--notes", str(tmp / "notes.jsonl"), "--output", str(tmp / "delta"), "--run-id", "it-run",
-        "--variant", "smollm2-135m-fp32",
+    config = load_config([DEFAULT_PROFILE], [
+        f"corpus.path={tmp / 'notes.jsonl'}", f"output.path={tmp / 'delta'}", "run_id=it-run", f"variant={FAST}",
         "engine.max_tokens=64", "spark.partitions=2", f"mlflow.tracking_uri={uri}",
         f"mlflow.artifact_location={tmp}/artifacts", "facility.pue=1.25", "facility.grid_region=DEU",
     ])
-    return rollup, OutputConfig(path=str(tmp / "delta")), uri
+    result = notewatt.run(config, spark)
+    return result.rollup | {"mlflow_run_id": result.tracked.run_id}, OutputConfig(path=str(tmp / "delta")), uri

@@ -43,6 +43,9 @@ class FakeEngine:
             for p in prompts
         ]
 
+    def reset_prefix_cache(self):
+        self.prefix_cache_resets = getattr(self, "prefix_cache_resets", 0) + 1
+
     def close(self):
         self.closed = True
 
@@ -53,6 +56,7 @@ class TraceMeter:
     device, device_name, component = "fake-gpu", "Fake GPU", "gpu"
     counter_source, power_source = "nvml_counter", "nvml_power"
     scope, shared_counter = "device", True
+    problem = None
 
     def __init__(self, clock, power=None, energy=None):
         self.clock, self.power, self.energy = clock, power, energy
@@ -110,6 +114,8 @@ class FakeNvml:
         return self._reading(handle, 2)
 
     def nvmlDeviceGetPowerUsage(self, handle):
+        if self._reading(handle, 3) is None:  # a GPU with an energy counter but no power reading
+            raise self.NVMLError_NotSupported("Not Supported")
         return self._reading(handle, 3)
 
 

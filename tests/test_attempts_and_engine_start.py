@@ -11,37 +11,27 @@ import udfs.engine_cache as engines
 from notewatt.inference import one_attempt_per_partition
 from tests.fakes import FakeEngine, TraceMeter
 from udfs.abstract_partition import output_frame
-from udfs.energy_ledger import read_entries
+from udfs.energy.ledger import read_entries
 from udfs.engine import EngineSpec, EngineStartError
-from udfs.meters import MeteringError, TaskMeters
-from udfs.task_energy import MeteringSettings, ledger_listener
+from udfs.energy.meters import MeteringError, TaskMeters
+from udfs.energy.task import MeteringSettings, ledger_listener
 from udfs.task_info import TaskInfo
 
 
-def test_rows_of_a_superseded_attempt_are_dropped_but_engine_loads_stay(spark):
+def test_note_rows_of_a_superseded_attempt_are_dropped(spark):
     rows = [
-        dict(row_type="note", partition_id=0, task_attempt=0, note_id="a"),
-        dict(row_type="partition", partition_id=0, task_attempt=0, window="partition"),
-        dict(row_type="note", partition_id=0, task_attempt=1, note_id="a"),
-        dict(row_type="partition", partition_id=0, task_attempt=1, window="partition"),
-        dict(row_type="device", partition_id=0, task_attempt=1, window="partition"),
-        dict(row_type="note", partition_id=1, task_attempt=0, note_id="b"),
-        dict(row_type="partition", partition_id=1, task_attempt=0, window="partition"),
-        dict(row_type="engine_load", partition_id=0, task_attempt=0, window="engine_load"),
+        dict(partition_id=0, task_attempt=0, note_id="a", window_id="p0-a0"),
+        dict(partition_id=0, task_attempt=1, note_id="a", window_id="p0-a1"),
+        dict(partition_id=1, task_attempt=0, note_id="b", window_id="p1-a0"),
     ]
     rows = [r | dict(variant="large") for r in rows] + [  # routing: the small variant's stage has a partition 0 too
-        dict(row_type="note", partition_id=0, task_attempt=0, note_id="c", variant="small"),
-        dict(row_type="partition", partition_id=0, task_attempt=0, window="partition", variant="small"),
+        dict(partition_id=0, task_attempt=0, note_id="c", variant="small", window_id="s0-a0"),
     ]
     pandas_rows = output_frame(rows)
     records = pandas_rows.astype(object).where(pandas_rows.notna(), None)  # nulls as None (Spark 3.5 without Arrow)
     frame = spark.createDataFrame(records, schema=partition.OUTPUT_SCHEMA)
-    kept = sorted(
-        (r.variant, r.row_type, r.partition_id, r.task_attempt) for r in one_attempt_per_partition(frame).collect()
-    )
-    assert kept == [("large", "device", 0, 1), ("large", "engine_load", 0, 0), ("large", "note", 0, 1),
-                    ("large", "note", 1, 0), ("large", "partition", 0, 1), ("large", "partition", 1, 0),
-                    ("small", "note", 0, 0), ("small", "partition", 0, 0)]
+    kept = sorted((r.variant, r.note_id, r.window_id) for r in one_attempt_per_partition(frame).collect())
+    assert kept == [("large", "a", "p0-a1"), ("large", "b", "p1-a0"), ("small", "c", "s0-a0")]
 
 
 def test_an_engine_that_cannot_start_names_model_devices_and_reason_and_closes_its_window(monkeypatch, tmp_path):
@@ -54,17 +44,17 @@ def test_an_engine_that_cannot_start_names_model_devices_and_reason_and_closes_i
     task = TaskInfo(0, 0, "h", "e", 1, ())
     with pytest.raises(EngineStartError) as error:
         engines.cached_engine(EngineSpec(model="/models/missing"), TaskMeters([meter]), metering,
-                                ledger_listener(metering, "r", "v", task, "engine_load"))
+                              ledger_listener(metering, "r", "v", task, "engine_load"), "r")
     message = str(error.value)
     assert "/models/missing" in message and "Fake GPU fake-gpu" in message and "FileNotFoundError" in message
     assert not [t for t in threading.enumerate() if t.name == "energy-sampler"]
     [entry] = read_entries(str(tmp_path))
-    assert (entry["window"], entry["state"]) == ("engine_load", "failed")
+    assert (entry.window, entry.state) == ("engine_load", "failed")
 
 
 def test_close_engines_closes_and_forgets_every_engine(monkeypatch):
     loaded = {"a": FakeEngine(), "b": FakeEngine()}
-    monkeypatch.setattr(engines, "_ENGINES", {k: engines.LoadedEngine(e, None, []) for k, e in loaded.items()})
+    monkeypatch.setattr(engines, "_ENGINES", {k: engines.LoadedEngine(e, [], "r") for k, e in loaded.items()})
     assert engines.close_engines() == 2
     assert engines._ENGINES == {} and all(e.closed for e in loaded.values())
 
@@ -73,7 +63,7 @@ def test_a_run_closes_the_engines_earlier_runs_left_in_its_workers(monkeypatch):
     """Before a run sizes its engines to memory, each worker closes those the run will not use (a tuner's earlier
     trial, a comparison's other variant): their memory is the host's again."""
     loaded = {"mine": FakeEngine(), "earlier": FakeEngine()}
-    monkeypatch.setattr(engines, "_ENGINES", {k: engines.LoadedEngine(e, None, []) for k, e in loaded.items()})
+    monkeypatch.setattr(engines, "_ENGINES", {k: engines.LoadedEngine(e, [], "r") for k, e in loaded.items()})
     [frame] = list(engines.release_worker(iter([]), keep=frozenset({"mine"})))
     assert frame["closed"].tolist() == [1] and list(engines._ENGINES) == ["mine"]
     assert loaded["earlier"].closed and not hasattr(loaded["mine"], "closed")
@@ -88,7 +78,7 @@ def test_the_driver_finds_why_tasks_could_not_start_in_a_task_failure():
     failure = task_start_failure(trace)
     assert isinstance(failure, EngineStartError)
     assert str(failure) == "vLLM engine could not start: model /m, devices [cpu]: OSError: gone"
-    metering = "udfs.meters.MeteringError: energy.require_measured is true and GPU 0 cannot be read: NVMLError_Unknown\n"
+    metering = "udfs.energy.meters.MeteringError: energy.require_measured is true and GPU 0 cannot be read: NVMLError_Unknown\n"
     assert isinstance(task_start_failure(metering), MeteringError)
     assert task_start_failure("org.apache.spark.SparkException: something else") is None
 
@@ -123,7 +113,7 @@ def test_a_worker_keeps_at_most_its_runs_engines_closing_the_least_recently_used
     monkeypatch.setattr(engines, "_ENGINES", {})
     metering = MeteringSettings(sample_interval_s=0.0)
     meters = TaskMeters([TraceMeter(clock=time.monotonic, power=lambda t: 1.0)])
-    load = lambda model, keep: engines.cached_engine(EngineSpec(model=model), meters, metering, None, keep)  # noqa: E731
+    load = lambda model, keep: engines.cached_engine(EngineSpec(model=model), meters, metering, None, "r", keep)  # noqa: E731
     a, b = load("a", 2).engine, load("b", 2).engine
     assert load("a", 2).engine is a and len(made) == 2  # reused, and now the most recently used
     c = load("c", 2).engine
@@ -131,3 +121,30 @@ def test_a_worker_keeps_at_most_its_runs_engines_closing_the_least_recently_used
     load("d", 1)
     assert getattr(a, "closed", False) and getattr(c, "closed", False) and list(engines._ENGINES) == [
         EngineSpec(model="d").key]
+
+
+def test_a_later_run_reuses_an_engine_only_with_its_prefix_cache_reset_and_says_so(monkeypatch):
+    """A run (or a tuner's trial) never inherits another run's cached prompts unannounced."""
+    monkeypatch.setattr(engines, "VllmEngine", lambda spec: FakeEngine())
+    monkeypatch.setattr(engines, "_ENGINES", {})
+    meters = TaskMeters([TraceMeter(clock=time.monotonic, power=lambda t: 1.0)])
+    load = lambda run, details: engines.cached_engine(  # noqa: E731
+        EngineSpec(model="m"), meters, MeteringSettings(sample_interval_s=0.0), None, run, 1, details)
+    first, again, later = {}, {}, {}
+    engine = load("run-1", first).engine
+    assert load("run-1", again).engine is engine and not hasattr(engine, "prefix_cache_resets")
+    assert load("run-2", later).engine is engine and engine.prefix_cache_resets == 1
+    assert (first["engine"], again["engine"], later["engine"]) == ("loaded", "loaded", "reused (prefix cache reset)")
+    assert first["dtype"] == "float32"
+
+
+def test_an_engine_that_raised_is_closed_and_the_next_call_builds_another(monkeypatch):
+    made = []
+    monkeypatch.setattr(engines, "VllmEngine", lambda spec: made.append(FakeEngine()) or made[-1])
+    monkeypatch.setattr(engines, "_ENGINES", {})
+    meters = TaskMeters([TraceMeter(clock=time.monotonic, power=lambda t: 1.0)])
+    load = lambda: engines.cached_engine(EngineSpec(model="m"), meters, MeteringSettings(sample_interval_s=0.0),  # noqa: E731
+                                         None, "r").engine
+    broken = load()
+    engines.discard_engine(EngineSpec(model="m"))
+    assert broken.closed and load() is not broken and len(made) == 2

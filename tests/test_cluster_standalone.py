@@ -15,6 +15,7 @@ from notewatt.config import PROJECT_ROOT, OutputConfig
 from notewatt.table_store import TableStore
 from notewatt.tables import DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, PARTITION_ENERGY, QUARANTINE, RUN_ROLLUP
 from tests.standalone_cluster import LOOPBACK, StandaloneCluster
+from udfs.energy.ledger import LOADS, read_entries
 
 pytestmark = pytest.mark.integration
 CANARY = "CANARY-PHI-7f3a9"
@@ -87,22 +88,21 @@ def test_every_good_note_once_despite_a_retried_task(cluster_run, tables):
 
 
 def test_the_failed_attempts_energy_is_counted_but_not_charged_to_notes(cluster_run, tables):
-    """The failed attempt's window left its energy in the ledger (under the output folder) when it raised; so did
-    the engine load of its worker, when no later task of that worker reported it. A warm-up no kept partition
-    reported is an engine load, not a retry."""
+    """The failed attempt's window left its energy in the ledger (under the output folder) when it raised: a
+    discarded attempt. Every engine load and warm-up of the ledger is an engine load, never a retry."""
     [rollup] = tables[RUN_ROLLUP]
     assert rollup.retry_energy_j > 0 and rollup.retry_windows >= 1
     assert rollup.wh_per_1000_notes_incl_retries > rollup.wh_per_1000_notes
+    assert rollup.wh_per_1000_notes_all_in > rollup.wh_per_1000_notes_incl_retries  # the engine loads too
     assert rollup.energy_wh == pytest.approx(sum(p.energy_j for p in tables[PARTITION_ENERGY]) / 3600)
-    ledger = [json.loads(p.read_text()) for p in (cluster_run[0] / "delta" / "_energy_ledger").rglob("*.json")]
-    failed = [e for e in ledger if e["state"] == "failed"]
-    assert [(e["window"], e["partition_id"], e["task_attempt"]) for e in failed] == [("partition", RETRIED_PARTITION, 0)]
-    kept = {w.window_id for w in tables[PARTITION_ENERGY]} | {w.window_id for w in tables[ENGINE_LOADS]}
-    discarded = [e for e in ledger if e["window_id"] not in kept and e["window"] != "warm_up"]
+    ledger = read_entries(str(cluster_run[0] / "delta" / "_energy_ledger"), recursive=True)
+    failed = [e for e in ledger if e.state == "failed"]
+    assert [(e.window, e.partition_id, e.task_attempt) for e in failed] == [("partition", RETRIED_PARTITION, 0)]
+    kept = {w.window_id for w in tables[PARTITION_ENERGY]}
+    discarded = [e for e in ledger if e.window == "partition" and e.window_id not in kept]
     assert failed[0] in discarded and len(discarded) == rollup.retry_windows
-    assert rollup.retry_energy_j == pytest.approx(sum(e["energy_j"] for e in discarded))
-    unreported = [e for e in ledger if e["window_id"] not in kept and e["window"] == "warm_up"]
-    assert rollup.unreported_warm_ups == len(unreported)  # engine-load energy (warmed workers), not retries
+    assert rollup.retry_energy_j == pytest.approx(sum(e.measurement.energy_j for e in discarded))
+    assert {w.window_id for w in tables[ENGINE_LOADS]} == {e.window_id for e in ledger if e.window in LOADS}
 
 
 def test_each_executor_loaded_its_own_engine(cluster_run):

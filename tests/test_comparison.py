@@ -40,3 +40,13 @@ def test_pareto_chart_draws(tmp_path):
     table = comparison_table([rollup("a", 20, 0.5), rollup("b", 10, 0.4)])
     pareto_chart(table, "f1_overall").savefig(tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_the_comparisons_variants_are_not_taken_for_the_jobs_variant():
+    """argparse used to read a job option `--variant x` as an abbreviation of the comparison's own `--variants`,
+    so every run of the comparison ran x."""
+    from jobs.compare_variants import comparison_arguments
+
+    own, _ = comparison_arguments()
+    args, rest = own.parse_known_args(["--variants", "a,b", "--variant", "x"])
+    assert args.variants == "a,b" and rest == ["--variant", "x"]

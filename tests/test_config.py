@@ -31,6 +31,17 @@ def test_a_variant_says_whether_its_guided_json_is_compact():
     assert compact == {"qwen-coder-1500m": True, "qwen-coder-500m": False, "smollm2-135m": True}
 
 
+def test_the_engine_switches_mean_what_they_say_on_every_profile():
+    """The GPU variants' own engine_args used to win over engine.enable_prefix_caching: switching it off did
+    nothing there."""
+    for profile in ("local_cpu.yaml", "gpu_cluster.yaml", "gpu_single_node.yaml"):
+        config = load_config([PROJECT_ROOT / "conf" / profile],
+                             ["engine.enable_prefix_caching=false", "engine.max_num_seqs=8"])
+        for variant in config.variants:
+            args = config.engine_args_for(variant)
+            assert (args["enable_prefix_caching"], args["max_num_seqs"]) == (False, 8), (profile, variant)
+
+
 def test_overrides_are_typed_yaml_values():
     assert parse_override("engine.max_tokens=128") == {"engine": {"max_tokens": 128}}
     assert parse_override("spark.partitions=null") == {"spark": {"partitions": None}}

@@ -2,10 +2,10 @@ import time
 
 import pytest
 
-from notewatt.energy.vocabulary import INCOMPLETE, MEASURED, status_of
+from udfs.energy.vocabulary import INCOMPLETE, MEASURED, status_of
 from tests.fakes import TraceMeter
-from udfs.energy import EnergyMonitor, Sample, device_energy, idle_power_w, trapezoid_energy_j
-from udfs.meters import UNMETERED, CpuTimeEstimateMeter, RaplMeter, physical_gpu_address
+from udfs.energy.monitor import EnergyMonitor, Sample, device_energy, idle_power_w, trapezoid_energy_j
+from udfs.energy.meters import NO_READING, UNMETERED, CpuTimeEstimateMeter, RaplMeter, physical_gpu_address
 
 
 def trace(power, t_end, dt=0.1, energy=None):
@@ -69,16 +69,21 @@ def test_monitor_window_with_sampler_thread_integrates_a_constant_load():
     assert m.samples > 10 and m.peak_power_w == 80.0 and m.idle_power_w == 20.0 and not m.partial
 
 
-def test_a_device_error_mid_window_marks_it_partial_instead_of_raising():
+def failing_after(readings: int):
+    """A power reading that raises OSError after `readings` good ones."""
     calls = {"n": 0}
 
-    def flaky(t):
+    def power(t):
         calls["n"] += 1
-        if calls["n"] > 3:
+        if calls["n"] > readings:
             raise OSError("device gone")
         return 50.0
 
-    monitor = EnergyMonitor([TraceMeter(clock=time.monotonic, power=flaky)], sample_interval_s=0.01)
+    return power
+
+
+def test_a_device_error_mid_window_marks_it_partial_instead_of_raising():
+    monitor = EnergyMonitor([TraceMeter(clock=time.monotonic, power=failing_after(3))], sample_interval_s=0.01)
     window = monitor.begin()
     time.sleep(0.1)
     m = monitor.end(window)
@@ -120,11 +125,12 @@ def test_two_devices_are_summed_and_kept_one_by_one():
     window = monitor.begin()
     time.sleep(0.2)
     m = monitor.end(window)
-    assert [d.device for d in m.devices] == ["fake-gpu", "fake-gpu-2"]
-    assert m.energy_j == pytest.approx(sum(d.energy_j for d in m.devices))
-    assert m.devices[0].energy_source == "nvml_counter" and m.devices[1].energy_source == "nvml_power"
-    assert m.devices[0].counter_start_j is not None and m.devices[1].counter_start_j is None
-    assert m.idle_power_w == 15.0 and m.device == "fake-gpu,fake-gpu-2"
+    assert list(m.devices) == ["fake-gpu", "fake-gpu-2"]
+    first, second = m.devices.values()
+    assert m.energy_j == pytest.approx(first.energy_j + second.energy_j)
+    assert first.energy_source == "nvml_counter" and second.energy_source == "nvml_power"
+    assert first.counter_start_j is not None and second.counter_start_j is None
+    assert m.idle_power_w == 15.0 and m.sources == ("nvml_counter", "nvml_power")
 
 
 def test_idle_power_from_power_readings_or_a_counter_rate():
@@ -157,7 +163,7 @@ def test_a_counter_that_did_not_advance_without_power_samples_is_partial_not_0_j
     m = monitor.end(window)
     assert m.energy_j == 0.0 and m.partial and m.energy_source == UNMETERED  # missing, not a 0 J measurement
     assert "fake-gpu: energy counter did not advance" in m.partial_reason
-    assert m.devices[0].counter_start_j is None  # a stuck counter gives the driver no edges to split with
+    assert m.devices["fake-gpu"].counter_start_j is None  # a stuck counter gives the driver no edges to split with
 
 
 def test_a_stuck_gpu_beside_a_measured_host_makes_the_window_incomplete_not_measured():
@@ -169,7 +175,73 @@ def test_a_stuck_gpu_beside_a_measured_host_makes_the_window_incomplete_not_meas
     time.sleep(0.05)
     m = monitor.end(window)
     assert m.energy_j > 0 and m.energy_source == f"rapl,{UNMETERED}"
-    assert status_of([m.energy_source]) is INCOMPLETE and status_of(["rapl", "nvml_counter"]) is MEASURED
+    assert status_of([m.sources]) is INCOMPLETE and status_of([("rapl",), ("nvml_counter",)]) is MEASURED
+
+
+def test_a_window_with_no_reading_yet_names_no_counter_source():
+    """The ledger entry a window writes as it begins has 0 J: it is labelled as not read, never with a meter's
+    counter source (it used to say nvml_counter)."""
+    monitor = EnergyMonitor([TraceMeter(clock=time.monotonic, energy=lambda t: 5.0 * t)], sample_interval_s=0.0)
+    seen = []
+    monitor.begin(lambda m, state: seen.append((m, state)))
+    [(opened, state)] = seen
+    assert state == "open" and opened.energy_j == 0 and opened.sources == (NO_READING,)
+    assert status_of([opened.sources]) is INCOMPLETE
+
+
+def test_a_failing_meter_fails_only_its_own_device():
+    """One meter raising mid-window used to stop the sampling and final readings of every meter."""
+    broken = TraceMeter(clock=time.monotonic, power=failing_after(3))
+    healthy = TraceMeter(clock=time.monotonic, energy=lambda t: 100.0 * t)
+    healthy.device = "fake-gpu-2"
+    monitor = EnergyMonitor([broken, healthy], sample_interval_s=0.01)
+    window = monitor.begin()
+    time.sleep(0.2)
+    m = monitor.end(window)
+    assert m.devices["fake-gpu"].partial_reason == "fake-gpu: sampling failed: OSError"
+    assert m.devices["fake-gpu-2"].partial_reason is None and m.devices["fake-gpu-2"].samples > 10
+    assert m.devices["fake-gpu-2"].energy_j == pytest.approx(100.0 * m.duration_s, rel=0.1)  # read to the end
+    assert m.partial and status_of([m.sources], incomplete=m.partial) is INCOMPLETE
+
+
+def test_a_meter_that_fails_at_once_leaves_its_device_unmetered_not_absent():
+    def broken(t):
+        raise OSError("no device")
+
+    monitor = EnergyMonitor([TraceMeter(clock=time.monotonic, power=broken)], sample_interval_s=0.01)
+    m = monitor.end(monitor.begin())
+    [device] = m.devices.values()
+    assert (device.energy_source, device.energy_j) == (UNMETERED, 0.0) and "first reading failed" in m.partial_reason
+
+
+def test_a_partial_window_is_not_labelled_measured():
+    """A window whose measured device lost its final reading is a lower bound: incomplete, whatever its sources."""
+    assert status_of([("nvml_counter", "rapl")], incomplete=True) is INCOMPLETE
+    assert status_of([("nvml_counter", "rapl")]) is MEASURED
+
+
+def test_an_estimate_that_left_the_children_out_says_so(monkeypatch):
+    import psutil
+
+    meter = CpuTimeEstimateMeter(watts_per_core=10.0)
+
+    def denied(self, recursive=False):
+        raise psutil.AccessDenied()
+
+    monkeypatch.setattr(psutil.Process, "children", denied)
+    meter.energy_j()
+    assert meter.problem and "child processes not listed (AccessDenied)" in meter.problem
+    monitor = EnergyMonitor([meter], sample_interval_s=0.0)
+    assert "child processes not listed" in monitor.end(monitor.begin()).partial_reason
+
+
+def test_a_gpu_with_a_counter_but_no_power_reading_is_metered_by_its_counter():
+    """NVML's NotSupported for power used to reject such a GPU before any window opened."""
+    from tests.fakes import FakeNvml
+    from udfs.energy.meters import gpu_meters
+
+    [meter] = gpu_meters(["0"], None, FakeNvml({0: ("GPU-0", "Fake", 5_000, None)}))
+    assert meter.power_w() is None and meter.energy_j() == 5.0
 
 
 def test_a_window_that_reads_0_j_is_logged(caplog):

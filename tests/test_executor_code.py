@@ -14,8 +14,8 @@ from pyspark import cloudpickle
 from notewatt.config import load_config
 from notewatt.inference import partition_settings
 from udfs.abstract_partition import abstract_partition
+from udfs.engine_cache import release_worker
 from udfs.html_text import clean_html_texts
-from udfs.shared_devices import apportion_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 DRIVER_ONLY = ("notewatt", "jobs", "mlflow", "delta")
@@ -29,16 +29,17 @@ def top_level_modules_after(code: str) -> set[str]:
 
 
 def test_importing_udfs_loads_no_driver_code():
-    modules = sorted(f"udfs.{p.stem}" for p in (ROOT / "udfs").glob("*.py") if p.stem != "__init__")
+    modules = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts) for p in (ROOT / "udfs").rglob("*.py")
+                     if p.stem != "__init__")  # the energy package's modules too
     loaded = top_level_modules_after(f"[__import__(m) for m in {modules!r}]")
     assert len(modules) >= 15 and "udfs" in loaded and loaded.isdisjoint(DRIVER_ONLY)
 
 
 @pytest.mark.parametrize("shipped", [
     partial(abstract_partition, settings=partition_settings(load_config(), "run", ledger_folder="/tmp/ledger")),
-    apportion_frame,
+    partial(release_worker, keep=frozenset()),
     clean_html_texts,
-], ids=["partition function and its settings", "shared-device apportioning", "HTML cleaning"])
+], ids=["partition function and its settings", "engines of earlier runs closed", "HTML cleaning"])
 def test_what_the_driver_ships_loads_without_driver_code(shipped, tmp_path):
     (tmp_path / "shipped.pickle").write_bytes(cloudpickle.dumps(shipped))
     loaded = top_level_modules_after(f"import pickle; pickle.loads(open({str(tmp_path / 'shipped.pickle')!r}, 'rb').read())")

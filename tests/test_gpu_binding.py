@@ -11,7 +11,7 @@ import pytest
 from udfs.gpu_binding import (
     BOUND_GPUS, CUDA_VISIBLE_DEVICES, EXECUTOR_VISIBLE, GpuBindingError, bind_task_gpus, bound_addresses,
 )
-from udfs.meters import physical_gpu_address
+from udfs.energy.meters import physical_gpu_address
 
 DISCOVERY = Path(__file__).resolve().parents[1] / "scripts" / "gpu_discovery.sh"
 

@@ -10,7 +10,7 @@ from conftest import JOB_NOTES as NOTES
 from notewatt.quality.scoring import FieldScore, load_gold, score_note
 from notewatt.table_store import TableStore
 from notewatt.tables import DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, NOTE_SCORES, PARTITION_ENERGY, RUN_ROLLUP
-from udfs.energy_ledger import WARM_UP, read_entries
+from udfs.energy.ledger import LOADS, WARM_UP, read_entries
 
 
 def read_table(spark, output, table):
@@ -74,21 +74,27 @@ def test_rollup_is_consistent_with_the_tables(spark, job_run):
     assert row.carbon_intensity_source.startswith("codecarbon:DEU") and row.gco2e_per_1000_notes > 0
 
 
-def test_engine_loads_hold_every_warm_up_once_and_no_warm_up_is_a_retry(spark, job_run):
-    """The job warms its workers up (engine.warm_up_workers, on by default): each warm-up window in the ledger is
-    either a kept engine-load row or counted as an unreported warm-up, never among the discarded attempts."""
+def test_engine_loads_hold_every_warm_up_and_model_load_of_the_ledger(spark, job_run):
+    """The job warms its workers up (engine.warm_up_workers, on by default): every warm-up and model load window in
+    the ledger is an engine_loads row, whether or not its worker ran a partition, never a discarded attempt."""
     _, output, _ = job_run
     [row] = read_table(spark, output, RUN_ROLLUP).collect()
     loads = read_table(spark, output, ENGINE_LOADS).collect()
-    warm_ups = [e for e in read_entries(f"{output.path}/_energy_ledger/it-run", recursive=True)
-                if e["window"] == WARM_UP]
-    unreported = [e for e in warm_ups if e["window_id"] not in {w.window_id for w in loads}]
-    assert row.unreported_warm_ups == len(unreported) and row.retry_windows == 0
-    kept_and_unreported_wh = (sum(w.energy_j for w in loads) + sum(e["energy_j"] for e in unreported)) / 3600
-    if row.engine_load_unfinished_windows:  # a warm-up still importing when the run read its ledger
-        assert 0 < row.engine_load_wh <= kept_and_unreported_wh
-    else:
-        assert row.engine_load_wh == pytest.approx(kept_and_unreported_wh)
+    ledger = read_entries(f"{output.path}/_energy_ledger/it-run", recursive=True)
+    assert {w.window_id for w in loads} == {e.window_id for e in ledger if e.window in LOADS}
+    assert any(e.window == WARM_UP for e in ledger) and row.retry_windows == 0
+    assert row.engine_load_wh == pytest.approx(sum(w.energy_j for w in loads) / 3600)
+    assert row.wh_per_1000_notes_all_in == pytest.approx(row.wh_per_1000_notes + row.engine_load_wh / NOTES * 1000)
+    assert {w.dtype for w in loads if w.window_id in {e.window_id for e in ledger if e.window != WARM_UP}} == {
+        "float32"}
+
+
+def test_note_rows_and_windows_name_each_other_and_the_engine_says_how_it_came(spark, job_run):
+    _, output, _ = job_run
+    notes = read_table(spark, output, NOTE_ABSTRACTIONS).collect()
+    partitions = {p.partition_id: p for p in read_table(spark, output, PARTITION_ENERGY).collect()}
+    assert all(p.engine_state in ("loaded", "reused (prefix cache reset)") for p in partitions.values())
+    assert {n.dtype for n in notes} == {"float32"} and len(partitions) == len({n.partition_id for n in notes})
 
 
 def test_mlflow_run_has_the_rollup_metrics_and_artifacts(job_run):

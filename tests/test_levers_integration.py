@@ -7,6 +7,7 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
+from conftest import FAST
 from notewatt.config import PROJECT_ROOT, OutputConfig
 from notewatt.table_store import TableStore
 from notewatt.tables import NOTE_ABSTRACTIONS, ROUTE_ROLLUP
@@ -26,15 +27,16 @@ def corpus(tmp_path_factory):
 
 
 def run(tmp, run_id):
-    from jobs.abstract_notes import main
+    import notewatt
+    from notewatt.cli import DEFAULT_PROFILE
+    from notewatt.config import load_config
 
-    return main([
-        "--notes", str(tmp / "notes.jsonl"), "--output", str(tmp / "delta"), "--run-id", run_id,
-        "--variant", "smollm2-135m-fp32", "spark.partitions=1", "cache.enabled=true",
-        f"variants={json.dumps(SMALL_TIER)}",
+    return notewatt.run(load_config([DEFAULT_PROFILE], [
+        f"corpus.path={tmp / 'notes.jsonl'}", f"output.path={tmp / 'delta'}", f"run_id={run_id}",
+        f"variant={FAST}", "spark.partitions=1", "cache.enabled=true", f"variants={json.dumps(SMALL_TIER)}",
         "routing.small_variant=small-tier", "routing.max_small_chars=1100",
         f"mlflow.tracking_uri=sqlite:///{tmp}/mlflow.db", f"mlflow.artifact_location={tmp}/artifacts",
-    ])
+    ])).rollup
 
 
 def notes_of(spark, tmp, run_id):
@@ -51,7 +53,7 @@ def test_a_repeated_note_is_generated_once_and_each_route_has_its_rows(spark, co
     assert (copy.abstraction, copy.status) == (original.abstraction, original.status)
     assert (copy.energy_j, copy.output_tokens, copy.reused_output_tokens) == (0.0, 0, original.output_tokens)
     assert first["notes"] == 3 and first["notes_reused"] == 1 and first["energy_avoided_wh"] > 0
-    assert first["prefix_cache_hit_rate"] > 0  # the second prompt reuses the system prompt's KV blocks
+    assert first["prefix_cache_hit_rate"] == 0.0  # one prompt per route's engine, and no run inherits another's cache
     routes = TableStore(spark, OutputConfig(path=str(corpus / "delta"))).read(ROUTE_ROLLUP).where("run_id = 'cache-1'")
     by_route = {r.variant: r for r in routes.collect()}
     assert (by_route["small-tier"].notes, by_route["smollm2-135m-fp32"].notes) == (1, 2)

@@ -4,10 +4,10 @@ NVML device), always the host beside them (RAPL, else the labelled estimate), an
 
 import pytest
 
-from notewatt.energy.vocabulary import INCOMPLETE, status_of
+from udfs.energy.vocabulary import INCOMPLETE, status_of
 from tests.fakes import FakeNvml, fake_rapl_tree
-from udfs.energy import EnergyMonitor
-from udfs.meters import ESTIMATE, GPU, HOST, RAPL, UNMETERED, MeteringError, gpu_meters, rapl_meter, task_meters
+from udfs.energy.monitor import EnergyMonitor
+from udfs.energy.meters import ESTIMATE, GPU, HOST, RAPL, UNMETERED, MeteringError, gpu_meters, rapl_meter, task_meters
 
 TWO_GPUS = {0: ("GPU-aaa", "NVIDIA H200", 5_000_000, 300_000), 1: ("GPU-bbb", "NVIDIA H200", 7_000_000, 250_000)}
 
@@ -64,7 +64,7 @@ def test_nvml_error_without_require_measured_labels_every_window_incomplete_with
     monitor = EnergyMonitor(metered.meters, 0.0, unmetered=metered.unmetered)
     m = monitor.end(monitor.begin())
     assert m.energy_source == f"{ESTIMATE},{UNMETERED}" and m.partial and "NVMLError_GpuIsLost" in m.partial_reason
-    assert status_of([m.energy_source]) is INCOMPLETE  # the GPU's energy is missing, not estimated
+    assert status_of([m.sources]) is INCOMPLETE  # the GPU's energy is missing, not estimated
 
 
 def test_require_measured_without_gpus_needs_rapl(tmp_path):

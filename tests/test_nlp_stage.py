@@ -102,9 +102,9 @@ def test_the_job_prompts_the_masked_text_cut_at_spark_nlp_sentences(spark, maski
     import hashlib
     import json
 
-    from jobs.abstract_notes import main
-    from notewatt.cli import job_arguments, parse_job_config
-    from notewatt.config import OutputConfig
+    import notewatt
+    from notewatt.cli import DEFAULT_PROFILE
+    from notewatt.config import OutputConfig, load_config
     from notewatt.inference import partition_settings
     from notewatt.output_cache import generation_context
     from notewatt.table_store import TableStore
@@ -112,15 +112,17 @@ def test_the_job_prompts_the_masked_text_cut_at_spark_nlp_sentences(spark, maski
 
     _, path = masking_pipeline
     (tmp_path / "notes.jsonl").write_text(json.dumps({"note_id": "n1", "text": NOTE}) + "\n")
-    args = ["--notes", str(tmp_path / "notes.jsonl"), "--output", str(tmp_path / "delta"), "--run-id", "nlp-1",
-            "--variant", "smollm2-135m-fp32", "spark.partitions=1", "cache.enabled=true", "preprocess.engine=spark_nlp",
-            f"preprocess.spark_nlp_pipeline={path}", f"mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
-            f"mlflow.artifact_location={tmp_path}/artifacts"]
-    rollup = main(args)
+    config = load_config([DEFAULT_PROFILE], [
+        f"corpus.path={tmp_path / 'notes.jsonl'}", f"output.path={tmp_path / 'delta'}", "run_id=nlp-1",
+        "variant=smollm2-135m-fp32", "spark.partitions=1", "cache.enabled=true", "preprocess.engine=spark_nlp",
+        f"preprocess.spark_nlp_pipeline={path}", f"mlflow.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
+        f"mlflow.artifact_location={tmp_path}/artifacts"])
+    rollup = notewatt.run(config, spark).rollup
     assert rollup["preprocess_s"] > 0 and rollup["preprocess_energy_j"] > 0
+    assert rollup["wh_per_1000_notes_all_in"] > rollup["wh_per_1000_notes"]  # the stage's estimate is in it
     assert rollup["energy_wh"] == pytest.approx(rollup["gpu_energy_wh"] + rollup["host_energy_wh"])
     masked = " ".join(NOTE.replace("MRN 00123456", "[MRN]").replace("(555) 867-5309", "[PHONE]").split())
-    context = generation_context(partition_settings(parse_job_config(job_arguments("t"), args), "nlp-1"))
+    context = generation_context(partition_settings(config, "nlp-1"))
     expected = hashlib.sha256(f"{context}\u241e{masked}".encode()).hexdigest()
     cached = TableStore(spark, OutputConfig(path=str(tmp_path / "delta"))).read(OUTPUT_CACHE).collect()
     assert [c.cache_key for c in cached] == [expected]  # the ok output, cached under the masked text's key

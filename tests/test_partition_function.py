@@ -1,14 +1,15 @@
 import json
+from dataclasses import dataclass
 
 import pandas as pd
 
 from tests.fakes import FakeEngine, TraceMeter
-from udfs.abstract_partition import OUTPUT_DTYPES, PartitionSettings, abstract_batches
-from udfs.energy import EnergyMonitor
+from udfs.abstract_partition import OUTPUT_DTYPES, TOKEN_COUNTS, PartitionSettings, abstract_batches
+from udfs.energy.monitor import EnergyMonitor, Measurement
 from udfs.engine import EngineSpec
 from udfs.preprocess import Preprocessing
 from udfs.prompts import PromptTemplate
-from udfs.task_energy import MeteringSettings
+from udfs.energy.task import MeteringSettings
 from udfs.task_info import TaskInfo
 
 TASK = TaskInfo(partition_id=3, task_attempt=1, host="h", executor_id="7", pid=42, gpu_addresses=())
@@ -29,29 +30,38 @@ def notes(n):
                          "note_type": ["progress_note"] * n})
 
 
-def run(batches, engine, batch_size=None, preprocessing=Preprocessing()):
+@dataclass
+class Partition:
+    """What abstract_batches gave: its note rows, and what its window told its listener at the end."""
+
+    notes: pd.DataFrame
+    window: Measurement
+    state: str
+    totals: dict
+
+
+def run(batches, engine, batch_size=None, preprocessing=Preprocessing()) -> Partition:
     clock = iter(range(0, 1000, 10))
     meter = TraceMeter(clock=lambda: 0.0, energy=lambda t: float(next(clock)))
-    monitor = EnergyMonitor([meter], 0.0)
-    return list(abstract_batches(iter(batches), settings(batch_size, preprocessing), engine, monitor, TASK))
+    told, totals = [], dict.fromkeys(TOKEN_COUNTS, 0)
+    rows = abstract_batches(iter(batches), settings(batch_size, preprocessing), lambda: engine,
+                            EnergyMonitor([meter], 0.0), TASK, lambda m, state: told.append((m, state)), totals)
+    frame = pd.concat(list(rows))
+    return Partition(frame, *told[-1], totals)
 
 
-def test_every_note_gets_a_row_then_one_partition_row():
+def test_every_note_gets_a_row_with_its_windows_id():
     engine = FakeEngine()
-    frames = run([notes(5), notes(3)], engine, batch_size=2)
-    out = pd.concat(frames)
-    assert list(out.columns) == list(OUTPUT_DTYPES)
-    note_rows, part_rows = out[out.row_type == "note"], out[out.row_type == "partition"]
-    assert len(note_rows) == 8 and (note_rows.status == "ok").all()
+    out = run([notes(5), notes(3)], engine, batch_size=2)
+    assert list(out.notes.columns) == list(OUTPUT_DTYPES)
+    assert len(out.notes) == 8 and (out.notes.status == "ok").all()
     assert [len(c) for c in engine.calls] == [2, 2, 1, 2, 1]
-    [part] = part_rows.to_dict("records")
-    assert part["notes"] == 8 and part["output_tokens"] == 8 * 7
-    assert part["prompt_tokens"] == note_rows.prompt_tokens.sum()
-    assert part["energy_j"] == 10.0 and part["energy_source"] == "nvml_counter"
-    assert (out.partition_id == 3).all() and (out.task_attempt == 1).all()
-    [device] = out[out.row_type == "device"].to_dict("records")
-    assert device["window"] == "partition" and device["window_id"] == part["window_id"]
-    assert device["energy_j"] == 10.0 and device["device"] == "fake-gpu" and device["scope"] == "device"
+    assert out.totals["notes"] == 8 and out.totals["output_tokens"] == 8 * 7
+    assert out.totals["prompt_tokens"] == out.notes.prompt_tokens.sum()
+    assert out.state == "closed" and out.window.energy_j == 10.0 and out.window.sources == ("nvml_counter",)
+    assert (out.notes.window_id == out.window.window_id).all()
+    assert (out.notes.partition_id == 3).all() and (out.notes.task_attempt == 1).all()
+    assert (out.notes.dtype == "float32").all()
 
 
 def test_default_batch_is_the_whole_arrow_batch():
@@ -61,15 +71,25 @@ def test_default_batch_is_the_whole_arrow_batch():
 
 
 def test_engine_failure_marks_the_batch_error_and_the_partition_goes_on():
-    out = pd.concat(run([notes(3)], FakeEngine(fail=True)))
-    note_rows = out[out.row_type == "note"]
-    assert (note_rows.status == "error").all() and note_rows.detail.str.contains("RuntimeError").all()
-    assert (out.row_type == "partition").sum() == 1
+    out = run([notes(3)], FakeEngine(fail=True))
+    assert (out.notes.status == "error").all() and out.notes.detail.str.contains("RuntimeError").all()
+    assert out.state == "closed" and out.totals["notes"] == 3
+
+
+def test_an_engine_that_raised_is_not_used_again():
+    """It used to stay cached in its worker: every later batch there came out `error`, with energy charged."""
+    broken, fresh = FakeEngine(fail=True), FakeEngine()
+    engines = iter([broken, fresh])
+    rows = abstract_batches(iter([notes(2), notes(2)]), settings(batch_size=2), lambda: next(engines),
+                            EnergyMonitor([TraceMeter(clock=lambda: 0.0, power=lambda t: 1.0)], 0.0), TASK,
+                            first_engine=None)
+    first, second = list(rows)
+    assert (first.status == "error").all() and (second.status == "ok").all()
+    assert len(broken.calls) == 1 and len(fresh.calls) == 1
 
 
 def test_invalid_output_is_kept_with_its_status():
-    out = pd.concat(run([notes(2)], FakeEngine(output="{oops")))
-    note_rows = out[out.row_type == "note"]
+    note_rows = run([notes(2)], FakeEngine(output="{oops")).notes
     assert (note_rows.status == "invalid_json").all() and (note_rows.abstraction == "{oops").all()
 
 
@@ -85,8 +105,7 @@ def test_a_note_over_the_context_budget_is_chunked_and_its_chunk_outputs_merged(
                  + "PLAN: " + "more " * 1500 + "lisinopril")
     frame = pd.DataFrame({"note_id": ["long", "short"], "text": [long_text, "PLAN: rest"], "note_type": ["x", "x"]})
     engine = FakeEngine(outputs=_medication_output)
-    out = pd.concat(run([frame], engine))
-    rows = out[out.row_type == "note"].set_index("note_id")
+    rows = run([frame], engine).notes.set_index("note_id")
     assert len(engine.calls) == 1 and len(engine.calls[0]) == rows.chunks.sum()  # one generate call for all chunks
     assert rows.loc["long", "chunks"] >= 2 and rows.loc["short", "chunks"] == 1
     assert all(engine.count_tokens(p) <= engine.max_model_len - 64 for p in engine.calls[0])
@@ -100,8 +119,7 @@ def test_a_note_over_the_context_budget_is_chunked_and_its_chunk_outputs_merged(
 
 def test_without_chunking_a_long_note_is_cut_and_marked_truncated():
     frame = pd.DataFrame({"note_id": ["long"], "text": ["word " * 4000], "note_type": ["x"]})
-    out = pd.concat(run([frame], FakeEngine(), preprocessing=Preprocessing(chunk_long_notes=False)))
-    [row] = out[out.row_type == "note"].to_dict("records")
+    [row] = run([frame], FakeEngine(), preprocessing=Preprocessing(chunk_long_notes=False)).notes.to_dict("records")
     assert (row["chunks"], row["input_truncated"], row["status"]) == (1, True, "truncated")
 
 
@@ -109,13 +127,11 @@ def test_dropped_sections_never_reach_the_prompt():
     text = "HPI: chest pain.\nANESTHESIA: general endotracheal.\nPLAN: aspirin."
     frame = pd.DataFrame({"note_id": ["n"], "text": [text], "note_type": ["x"]})
     engine = FakeEngine()
-    out = pd.concat(run([frame], engine, preprocessing=Preprocessing(drop_sections=frozenset({"ANESTHESIA"}))))
+    out = run([frame], engine, preprocessing=Preprocessing(drop_sections=frozenset({"ANESTHESIA"})))
     [prompt] = engine.calls[0]
     assert "endotracheal" not in prompt and "chest pain" in prompt and "aspirin" in prompt
-    assert out[out.row_type == "note"].sections_dropped.tolist() == [1]
+    assert out.notes.sections_dropped.tolist() == [1]
 
 
-def test_partition_row_sums_the_prefix_cached_prompt_tokens():
-    out = pd.concat(run([notes(4)], FakeEngine()))
-    [part] = out[out.row_type == "partition"].to_dict("records")
-    assert part["cached_prompt_tokens"] == 4 * 3
+def test_the_window_counts_the_prefix_cached_prompt_tokens():
+    assert run([notes(4)], FakeEngine()).totals["cached_prompt_tokens"] == 4 * 3

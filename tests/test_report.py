@@ -39,7 +39,8 @@ ROLLUP = {
     "started_at": datetime(2026, 11, 26, 5, 25, tzinfo=timezone.utc), "notes": 36, "notes_ok": 30,
     "prompt_tokens": 21000, "output_tokens": 9890, "energy_wh": 0.8899, "energy_above_idle_wh": None,
     "wh_per_1000_notes": 24.719, "output_tokens_per_joule": 3.087, "total_tokens_per_joule": 8.878,
-    "tokens_per_wh_p50": 11100.0, "tokens_per_wh_p95": 11800.0, "duration_s": 234.2, "notes_per_s": 0.154,
+    "tokens_per_wh_p5": 10400.0, "tokens_per_wh_p50": 11100.0, "tokens_per_wh_p95": 11800.0, "duration_s": 234.2,
+    "notes_per_s": 0.154, "wh_per_1000_notes_all_in": 33.89, "energy_status_reason": None,
     "energy_status": "estimated", "energy_sources": "estimate", "engine_load_wh": 0.3302, "inference_s": 200.1,
     "partitions": 2, "partial_partitions": 0, "shared_device_partitions": 0, "facility_wh_per_1000_notes": 30.9,
     "gco2e_per_1000_notes": 11.2, "cost_per_1000_notes": None, "pue": 1.25, "carbon_intensity_g_per_kwh": 363.0,
@@ -87,8 +88,10 @@ def test_a_partly_estimated_run_says_so():
 def test_an_incomplete_run_its_engine_loads_and_its_retries_each_carry_their_own_status():
     rollup = MEASURED | {"energy_status": "incomplete", "energy_sources": "nvml_counter,rapl,unmetered",
                          "engine_load_status": "estimated", "retry_energy_j": 360.0, "retry_windows": 2,
-                         "retry_unfinished_windows": 1, "retry_energy_status": "measured"}
+                         "retry_unfinished_windows": 1, "retry_energy_status": "measured",
+                         "energy_status_reason": "GPU-1 cannot be read through NVML"}
     html = run_report_html(rollup, PARTITIONS)
+    assert "not all there: GPU-1 cannot be read through NVML" in html
     assert 'class="banner estimated"' in html and "INCOMPLETE ENERGY: not a measurement" in html
     assert "<code>unmetered</code>" in html and "NOT MEASURED" in html  # what the source means
     assert re.search(r"Engine loads</td>.*?<span class=\"tag estimated\">ESTIMATED</span>", html)
@@ -99,6 +102,13 @@ def test_an_incomplete_run_its_engine_loads_and_its_retries_each_carry_their_own
                         {}, TrackedRun("exp", "m", "file:/tmp"), {})
     assert "INCOMPLETE" in text and "engine loads 0.3302 Wh ESTIMATED" in text and "a lower bound" in text
     assert "(models/smollm2-135m-instruct, float32)" in text.splitlines()[0]  # the dtype the engines used
+    assert "not all there          GPU-1 cannot be read through NVML" in text
+
+
+def test_the_all_in_figure_stands_beside_the_headline():
+    html = run_report_html(ROLLUP, PARTITIONS)
+    assert re.search(r"Wh per 1,000 notes, all in</td>\s*<td[^>]*>33.890", html)
+    assert "the engine loads, the Spark NLP stage and discarded attempts" in html
 
 
 def test_derived_figures_carry_their_factors_and_label():

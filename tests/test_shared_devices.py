@@ -1,9 +1,8 @@
 """Apportioning a device shared by overlapping windows, on synthetic device timelines of known energy."""
 
-import pandas as pd
 import pytest
 
-from udfs.shared_devices import DeviceWindow, apportion, apportion_frame
+from udfs.energy.shared_devices import DeviceWindow, apportion
 
 IDLE_W = 50.0
 
@@ -74,26 +73,29 @@ def test_unknown_idle_leaves_above_idle_unavailable():
     assert apportion(windows)[0].above_idle_j is None
 
 
-def test_frame_keeps_the_reading_and_flags_shared_rows():
+def test_a_shared_counter_is_split_exactly_and_each_device_row_keeps_its_reading():
+    from tests.test_window_energy import reading, window
+    from udfs.energy.accounting import account, device_rows
+
     spans, tokens = [(0, 10), (5, 15)], [100, 100]
-    frame = pd.DataFrame([
-        dict(start_ts=w.start_ts, end_ts=w.end_ts, energy_j=w.energy_j, prompt_tokens=n, output_tokens=0,
-             idle_power_w=IDLE_W, counter_start_j=w.counter_start_j, counter_end_j=w.counter_end_j, scope="device")
-        for w, n in zip(measured(spans, tokens), tokens)
-    ])
-    out = apportion_frame(frame)
-    assert out["device_reading_j"].tolist() == pytest.approx(frame["energy_j"].tolist())
-    assert out["energy_j"].sum() == pytest.approx(counter(15, spans), rel=1e-6)
-    assert out["shared_device"].tolist() == [True, True] and out["above_idle_available"].all()
+    entries = [window(f"w{i}", "h", w.start_ts, w.end_ts,
+                      reading("GPU-a", "gpu", "device", "nvml_counter", w.energy_j, IDLE_W,
+                              (w.counter_start_j, w.counter_end_j)), tokens=n)
+               for i, (w, n) in enumerate(zip(measured(spans, tokens), tokens))]
+    energy = account(entries, {"w0", "w1"})
+    rows = [r for e in energy.partitions for r in device_rows(e, energy.attributed)]
+    assert [r["device_reading_j"] for r in rows] == pytest.approx([e.measurement.energy_j for e in entries])
+    assert sum(r["energy_j"] for r in rows) == pytest.approx(counter(15, spans), rel=1e-6)
+    assert [r["shared_device"] for r in rows] == [True, True] and all(r["above_idle_available"] for r in rows)
 
 
 def test_per_process_estimates_pass_through():
-    frame = pd.DataFrame([
-        dict(start_ts=0.0, end_ts=10.0, energy_j=30.0, prompt_tokens=1, output_tokens=1, idle_power_w=None,
-             counter_start_j=None, counter_end_j=None, scope="process"),
-        dict(start_ts=0.0, end_ts=10.0, energy_j=40.0, prompt_tokens=1, output_tokens=1, idle_power_w=None,
-             counter_start_j=None, counter_end_j=None, scope="process"),
-    ])
-    out = apportion_frame(frame)
-    assert out["energy_j"].tolist() == [30.0, 40.0] and not out["shared_device"].any()
-    assert not out["above_idle_available"].any()
+    from tests.test_window_energy import reading, window
+    from udfs.energy.accounting import account, device_rows
+
+    entries = [window(f"w{i}", "h", 0.0, 10.0, reading("cpu", "host", "process", "estimate", j))
+               for i, j in enumerate((30.0, 40.0))]
+    energy = account(entries, {"w0", "w1"})
+    rows = [r for e in energy.partitions for r in device_rows(e, energy.attributed)]
+    assert [r["energy_j"] for r in rows] == [30.0, 40.0] and not any(r["shared_device"] for r in rows)
+    assert not any(r["above_idle_available"] for r in rows)

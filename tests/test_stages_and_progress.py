@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from notewatt.energy.vocabulary import ESTIMATED, INCOMPLETE, MEASURED, NO_INFERENCE, PARTLY_ESTIMATED, status_of
+from udfs.energy.vocabulary import ESTIMATED, INCOMPLETE, MEASURED, NO_INFERENCE, PARTLY_ESTIMATED, status_of
 from notewatt.progress import Progress, progress_line
 from notewatt.stages import STAGE_COLUMNS, StageClock
 from notewatt.tables import RUN_ROLLUP
@@ -26,31 +26,35 @@ def test_stages_add_up_and_only_known_ones_are_timed():
 
 
 @pytest.mark.parametrize("sources, status", [
-    ([], NO_INFERENCE), (["nvml_counter", "rapl"], MEASURED), (["estimate", "estimate"], ESTIMATED),
-    (["estimate,nvml_counter"], PARTLY_ESTIMATED), (["estimate", "nvml_counter"], PARTLY_ESTIMATED),
-    (["nvml_counter", "rapl,unmetered"], INCOMPLETE), (["estimate,unmetered"], INCOMPLETE),
+    ([], NO_INFERENCE), ([("nvml_counter",), ("rapl",)], MEASURED), ([("estimate",), ("estimate",)], ESTIMATED),
+    ([("estimate", "nvml_counter")], PARTLY_ESTIMATED), ([("estimate",), ("nvml_counter",)], PARTLY_ESTIMATED),
+    ([("nvml_counter",), ("rapl", "unmetered")], INCOMPLETE), ([("estimate", "unmetered")], INCOMPLETE),
+    ([("no_reading",)], INCOMPLETE),
 ])
 def test_one_rule_labels_a_set_of_windows(sources, status):
     assert status_of(sources) is status
 
 
-def entry(partition, attempt, notes, energy_j, state="open"):
-    return {"window": "partition", "variant": "v", "partition_id": partition, "task_attempt": attempt,
-            "notes": notes, "energy_j": energy_j, "energy_source": "estimate", "state": state}
+def entry(partition, attempt, notes, energy_j, state="open", window="partition"):
+    from udfs.energy.ledger import LedgerEntry
+    from udfs.energy.monitor import DeviceReading, Measurement
+
+    reading = DeviceReading("cpu", "cpu", "host", "process", "estimate", energy_j, None, None, 3)
+    return LedgerEntry("r", window, state, "v", partition, attempt, "h", "e", 1,
+                       Measurement(f"w{partition}-{attempt}-{window}", 0.0, 1.0, 1.0, 0.1, {"cpu": reading}),
+                       notes=notes)
 
 
 def test_the_progress_line_counts_the_latest_attempt_of_each_partition():
     entries = [entry(0, 0, 40, 360.0, "failed"), entry(0, 1, 10, 72.0), entry(1, 0, 30, 288.0, "closed"),
-               {**entry(2, 0, 0, 99.0), "window": "engine_load"}]
+               entry(2, 0, 0, 99.0, window="engine_load")]
     line = progress_line(entries, 200, elapsed_s=120.0)
     assert line == ("inference: 40 of 200 notes (20.0 %), 0.1000 Wh so far [ESTIMATED], 2 min in, "
                     "about 8 min left")
 
 
 def test_progress_lines_are_logged_while_the_block_runs(tmp_path, caplog):
-    import json
-
-    (tmp_path / "w.json").write_text(json.dumps(entry(0, 0, 5, 36.0)))
+    (tmp_path / "w.json").write_text(entry(0, 0, 5, 36.0).to_json())
     with caplog.at_level("INFO", logger="notewatt.progress"), Progress(str(tmp_path), 10, every_s=0.05):
         time.sleep(0.3)
     assert "inference: 5 of 10 notes (50.0 %), 0.0100 Wh so far [ESTIMATED]" in caplog.text

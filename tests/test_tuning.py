@@ -3,6 +3,7 @@ the first trial sets (gold F1, or agreement with it), pruning from the ledger, a
 that --config accepts. The search itself, on a real engine, is in BENCHMARKS.md (a benchmark, not a test)."""
 
 import json
+from dataclasses import replace
 import time
 
 import optuna
@@ -74,13 +75,19 @@ def test_an_absolute_floor_can_leave_no_trial_feasible():
     assert best_trial(study, "output_tokens_per_joule") is None
 
 
+def closed_window(energy_j, output_tokens, notes):
+    from tests.test_stages_and_progress import entry
+
+    return replace(entry(0, 0, notes, energy_j, "closed"), output_tokens=output_tokens)
+
+
 def test_the_objective_over_closed_partitions():
-    windows = [{"energy_j": 10.0, "output_tokens": 30, "notes": 2}, {"energy_j": 30.0, "output_tokens": 50, "notes": 2}]
+    windows = [closed_window(10.0, 30, 2), closed_window(30.0, 50, 2)]
     assert objective_of(windows, "output_tokens_per_joule") == pytest.approx(2.0)
     assert objective_of(windows, "wh_per_1000_notes") == pytest.approx(40 / 3600 / 4 * 1000)
 
 
-CLOSED_SLOW = json.dumps({"window": "partition", "state": "closed", "energy_j": 100.0, "output_tokens": 50, "notes": 4})
+CLOSED_SLOW = closed_window(100.0, 50, 4).to_json()
 
 
 def three_trials() -> optuna.Study:

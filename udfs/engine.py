@@ -60,6 +60,9 @@ class Engine(Protocol):
         """Schema-guided generation for a batch of prompts, in order (from their token ids, where they have them);
         `on_finished(n)` is told of each n requests that finish while the call runs."""
 
+    def reset_prefix_cache(self) -> None:
+        """Forget the cached KV blocks of earlier prompts (another run's)."""
+
     def close(self) -> None: ...
 
 
@@ -105,6 +108,9 @@ class VllmEngine:
     def close(self) -> None:
         """Stop the engine core (and its worker processes, where vLLM runs them out of process)."""
         self._llm.llm_engine.engine_core.shutdown()
+
+    def reset_prefix_cache(self) -> None:
+        self._llm.reset_prefix_cache()
 
     def render(self, messages: list[dict[str, str]]) -> str:
         return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

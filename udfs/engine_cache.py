@@ -1,5 +1,7 @@
 """A Python worker's engines: built on first use inside an energy window of their own, kept across tasks (a
-run's variants, at most), and closed with their memory given back when another run's engines need the room."""
+run's variants, at most), and closed with their memory given back when another run's engines need the room. An
+engine a later run reuses has its prefix cache reset first, and says so (`state`): no run inherits another's cached
+prompts unannounced. An engine that raised is closed and built anew (discard_engine)."""
 
 from __future__ import annotations
 
@@ -14,43 +16,62 @@ from typing import Iterator
 
 import pandas as pd
 
-from udfs.energy import Listener, Measurement
+from udfs.energy.monitor import Listener
 from udfs.engine import Engine, EngineSpec, EngineStartError, VllmEngine
-from udfs.meters import TaskMeters
-from udfs.task_energy import MeteringSettings, idle_power_or_none, monitor_for
+from udfs.energy.meters import TaskMeters
+from udfs.energy.task import MeteringSettings, idle_power_or_none, monitor_for
 
 log = logging.getLogger("notewatt.engines")
+
+
+LOADED, REUSED = "loaded", "reused (prefix cache reset)"  # how a run got its engine
 
 
 @dataclass
 class LoadedEngine:
     engine: Engine
-    load: Measurement
     idle_power_w: list[float | None]  # per meter, read before the model loaded
-    load_reported: bool = False
+    run_id: str  # the run that uses it now
+    state: str = LOADED  # loaded by that run, or reused from an earlier one (its prefix cache reset)
 
 
 _ENGINES: dict[str, LoadedEngine] = {}  # per Python worker, least recently used first; survives across tasks
 
 
 def cached_engine(
-    spec: EngineSpec, metered: TaskMeters, metering: MeteringSettings, listener: Listener, keep: int = 1
+    spec: EngineSpec, metered: TaskMeters, metering: MeteringSettings, listener: Listener, run_id: str,
+    keep: int = 1, details: dict | None = None,
 ) -> LoadedEngine:
-    """This worker's engine for `spec`, built on first use inside its own energy window; the devices' idle
-    power is read once, just before the model loads, and kept with the load measurement. At most `keep`
-    engines (a run's variants) stay loaded: the least recently used one is closed to make room for another."""
+    """This worker's engine for `spec` and the run `run_id`, built on first use inside its own energy window (its
+    ledger entries carry `details`, which get the engine's dtype and state); the devices' idle power is read once,
+    just before the model loads. At most `keep` engines (a run's variants) stay loaded: the least recently used
+    one is closed to make room for another."""
+    details = {} if details is None else details
     if spec.key in _ENGINES:
-        _ENGINES[spec.key] = _ENGINES.pop(spec.key)  # now the most recently used
-        return _ENGINES[spec.key]
+        loaded = _ENGINES[spec.key] = _ENGINES.pop(spec.key)  # now the most recently used
+        if loaded.run_id != run_id:
+            loaded.engine.reset_prefix_cache()
+            loaded.run_id, loaded.state = run_id, REUSED
+            log.info("engine in pid %d reused by run %s, its prefix cache reset", os.getpid(), run_id)
+        details.update(dtype=loaded.engine.dtype, engine=loaded.state)
+        return loaded
     if len(_ENGINES) >= keep:
         close_engines(keep=list(_ENGINES)[len(_ENGINES) - keep + 1:])
     idle = [idle_power_or_none(meter) for meter in metered.meters]
     started = time.monotonic()
-    with monitor_for(metering, metered, idle).measure(listener) as window:
+    with monitor_for(metering, metered, idle).measure(listener):
         engine = start_engine(spec, metered)
-    _ENGINES[spec.key] = LoadedEngine(engine, window.measurement, idle)
+        details.update(dtype=engine.dtype, engine=LOADED)  # before the window's closing entry is written
+    _ENGINES[spec.key] = LoadedEngine(engine, idle, run_id)
     log.info("engine loaded in pid %d in %.1f s", os.getpid(), time.monotonic() - started)
     return _ENGINES[spec.key]
+
+
+def discard_engine(spec: EngineSpec) -> None:
+    """Close this worker's engine for `spec` (it raised): the next call of cached_engine builds a new one."""
+    if spec.key in _ENGINES:
+        log.warning("engine in pid %d closed after an error: the next batch gets a new one", os.getpid())
+        close_engines(keep=[key for key in _ENGINES if key != spec.key])
 
 
 def start_engine(spec: EngineSpec, metered: TaskMeters) -> Engine:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import MutableMapping
 
-from udfs.meters import physical_gpu_address
+from udfs.energy.meters import physical_gpu_address
 
 CUDA_VISIBLE_DEVICES = "CUDA_VISIBLE_DEVICES"
 BOUND_GPUS = "NOTEWATT_BOUND_GPUS"  # the binding this process made (its CUDA_VISIBLE_DEVICES value)

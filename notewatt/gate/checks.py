@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from notewatt.gate.criteria import Targets, Tolerances
+from udfs.energy.vocabulary import INCOMPLETE
 
 EnergyMetric = Literal["wh_per_1000_notes", "tokens_per_wh"]
 _EXACT_MAX_PAIRS = 2500  # exact Mann-Whitney distribution up to this many (current, baseline) pairs
@@ -41,20 +42,37 @@ def _bound(name: str, observed: float | None, limit: float, at_least: bool, miss
     return Check(name, passed, observed, limit, f"{'>=' if at_least else '<='} {limit:g} required")
 
 
+ENERGY_TARGETS = ("tokens_per_wh_p5", "wh_per_1000_notes")
+
+
 def check_targets(rollup: Mapping, quality: Mapping, targets: Targets) -> list[Check]:
     """One check per set target: `rollup` is a run_rollup row as a dict, `quality` the scoring metrics.
-    A target whose figure is missing (or NaN) fails."""
+    A target whose figure is missing (or NaN) fails; so do the energy targets of a run whose energy is incomplete
+    (its figures are lower bounds, which would pass a ceiling too easily)."""
     bounds = [
-        ("tokens_per_wh_p95", rollup, targets.min_tokens_per_wh_p95, True, "not reported"),
+        ("tokens_per_wh_p5", rollup, targets.min_tokens_per_wh_p5, True, "not reported"),
         ("wh_per_1000_notes", rollup, targets.max_wh_per_1000_notes, False, "not reported"),
         ("f1_overall", quality, targets.min_f1_overall, True, NO_QUALITY),
         ("json_valid_rate", quality, targets.min_json_valid_rate, True, "not reported"),
     ]
-    return [
+    checks = [
         _bound(key, _value(source, key), limit, at_least, missing)
         for key, source, limit, at_least, missing in bounds
         if limit is not None
     ]
+    if rollup.get("energy_status") != INCOMPLETE.name:
+        return checks
+    why = f"the run's energy is incomplete, a lower bound ({rollup.get('energy_status_reason') or 'see the run'})"
+    return [Check(c.name, False, c.observed, c.limit, why) if c.name in ENERGY_TARGETS else c for c in checks]
+
+
+def comparable_energy(current: Mapping, baseline: Mapping) -> str | None:
+    """Why a run's energy does not compare with its baseline's (another status or other sources), or None."""
+    pair = lambda run: (run.get("energy_status"), run.get("energy_sources"))  # noqa: E731
+    if pair(current) == pair(baseline) and current.get("energy_status") != INCOMPLETE.name:
+        return None
+    return (f"not comparable: the run's energy is {current.get('energy_status')} ({current.get('energy_sources')}), "
+            f"the baseline's {baseline.get('energy_status')} ({baseline.get('energy_sources')})")
 
 
 def _normal_sf(z: float) -> float:
@@ -138,11 +156,16 @@ def check_against_baseline(
       2. the shift is beyond noise: a one-sided Mann-Whitney U test gives p <= `alpha`; or, when the samples
          are too small for any outcome to reach `alpha` (1 / C(m+n, m) > alpha, e.g. 2 vs 2 partitions),
          the current median is worse than the baseline's worst partition.
+    Energy compares only like with like: a run and a baseline of another energy status or other sources (an
+    estimate against NVML), or an incomplete run, fail the energy check as "not comparable".
     Quality regresses when f1_overall or json_valid_rate drops by more than its absolute tolerance. Both
     quality mappings must come from the same scoring mode (gold vs gold); a missing figure fails.
     """
+    unlike = comparable_energy(current_quality, baseline_quality)
+    energy = (Check(f"{energy_metric} vs baseline", False, None, tolerances.max_energy_regression, unlike) if unlike
+              else _energy_check(current_partitions, baseline_partitions, energy_metric, tolerances))
     return [
-        _energy_check(current_partitions, baseline_partitions, energy_metric, tolerances),
+        energy,
         _drop_check("f1_overall", current_quality, baseline_quality, tolerances.max_f1_drop),
         _drop_check("json_valid_rate", current_quality, baseline_quality, tolerances.max_json_valid_rate_drop),
     ]

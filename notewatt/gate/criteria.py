@@ -14,8 +14,8 @@ from notewatt.config import ConfigError, StrictModel
 class Targets(StrictModel):
     """Absolute targets; null: not checked."""
 
-    min_tokens_per_wh_p95: float | None = Field(None, description="run_rollup.tokens_per_wh_p95 (the partitions' "
-                                                "p95 of output tokens per Wh) must be at least this")
+    min_tokens_per_wh_p5: float | None = Field(None, description="run_rollup.tokens_per_wh_p5 (the partitions' p5 "
+                                               "of output tokens per Wh: a floor under the worst) must be at least this")
     max_wh_per_1000_notes: float | None = Field(None, description="run_rollup.wh_per_1000_notes must be at most this")
     min_f1_overall: float | None = Field(None, description="micro F1 over the abstraction fields (0-1)")
     min_json_valid_rate: float | None = Field(None, description="share of the run's notes with status ok")
@@ -41,4 +41,8 @@ def load_criteria(path: str | Path) -> GateCriteria:
     """`targets:` and `tolerances:` from a YAML file such as conf/targets.yaml."""
     if not Path(path).is_file():
         raise ConfigError(f"targets file {str(path)!r} (gate.targets_file) does not exist")
-    return GateCriteria.model_validate(yaml.safe_load(Path(path).read_text()) or {})
+    criteria = yaml.safe_load(Path(path).read_text()) or {}
+    if "min_tokens_per_wh_p95" in (criteria.get("targets") or {}):
+        raise ConfigError(f"{path}: targets.min_tokens_per_wh_p95 put the floor under the best partitions; a floor "
+                          "belongs under the worst: use min_tokens_per_wh_p5")
+    return GateCriteria.model_validate(criteria)

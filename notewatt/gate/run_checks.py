@@ -9,7 +9,7 @@ import pandas as pd
 from pyspark.sql import functions as F
 
 from notewatt.config import ConfigError, GateConfig, resolve_path
-from notewatt.energy.vocabulary import wh_per_1000_notes
+from udfs.energy.vocabulary import wh_per_1000_notes
 from notewatt.gate.checks import Check, check_against_baseline, check_targets
 from notewatt.gate.criteria import GateCriteria, load_criteria
 from notewatt.table_store import TableStore

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from notewatt.energy.vocabulary import status  # noqa: E402
+from udfs.energy.vocabulary import status  # noqa: E402
 
 
 def partition_energy_chart(partitions: pd.DataFrame, energy_status: str, energy_sources: str):

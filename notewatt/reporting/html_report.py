@@ -13,7 +13,7 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from notewatt.energy.vocabulary import (
+from udfs.energy.vocabulary import (
     MEASURED, SOURCES, EnergyStatus, engine_loads_text, measured_share_text, retried_attempts_text, status, wh,
 )
 from notewatt.reporting.charts import figure_png, partition_energy_chart
@@ -51,18 +51,19 @@ def _figures(rollup: dict) -> list[Figure]:
     above_idle = rollup["energy_above_idle_wh"]
     return [
         Figure("Notes", f"{notes:,}", f"{ok:,} ok ({_num(100.0 * ok / notes if notes else None, '.1f')} %)"),
-        Figure("Energy", f"{_num(rollup['energy_wh'])} Wh", f"sources: {rollup['energy_sources']}", status=energy),
+        Figure("Energy", f"{_num(rollup['energy_wh'])} Wh", _sources_note(rollup), status=energy),
         Figure("Measured share", measured_share_text(rollup["measured_share"]),
                f"GPU {_num(rollup['gpu_energy_wh'])} Wh, host {_num(rollup['host_energy_wh'])} Wh"),
         Figure("Above idle", "n/a", "needs an idle reading on every partition") if above_idle is None
         else Figure("Above idle", f"{_num(above_idle)} Wh", status=energy),
         Figure("Wh per 1,000 notes", _num(rollup["wh_per_1000_notes"], ".3f"), status=energy),
+        Figure("Wh per 1,000 notes, all in", _num(rollup["wh_per_1000_notes_all_in"], ".3f"), ALL_IN, status=energy),
         _retries(rollup, energy),
         Figure("Output tokens per J", _num(rollup["output_tokens_per_joule"], ".3f"),
                f"total tokens per J {_num(rollup['total_tokens_per_joule'], '.3f')}", status=energy),
-        Figure("Output tokens per Wh, p50 / p95",
-               f"{_num(rollup['tokens_per_wh_p50'], ',.0f')} / {_num(rollup['tokens_per_wh_p95'], ',.0f')}",
-               "over partitions", status=energy),
+        Figure("Output tokens per Wh, p5 / p50 / p95",
+               f"{_num(rollup['tokens_per_wh_p5'], ',.0f')} / {_num(rollup['tokens_per_wh_p50'], ',.0f')} / "
+               f"{_num(rollup['tokens_per_wh_p95'], ',.0f')}", "over partitions", status=energy),
         _quality(rollup),
         Figure("Notes per s", _num(rollup["notes_per_s"], ".3f"),
                f"{_num(rollup['duration_s'], '.1f')} s inference stage, engine loads included"),
@@ -72,6 +73,14 @@ def _figures(rollup: dict) -> list[Figure]:
         Figure("Partitions", str(rollup["partitions"]),
                f"{rollup['partial_partitions']} partial, {rollup['shared_device_partitions']} shared a device"),
     ]
+
+
+ALL_IN = "with the engine loads, the Spark NLP stage and discarded attempts: everything the run spent"
+
+
+def _sources_note(rollup: dict) -> str:
+    reason = rollup.get("energy_status_reason")
+    return f"sources: {rollup['energy_sources']}" + (f"; not all there: {reason}" if reason else "")
 
 
 def _status_or_none(name: str | None) -> EnergyStatus | None:

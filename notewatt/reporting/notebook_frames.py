@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from notewatt.energy.vocabulary import status, wh, wh_per_1000_notes
+from udfs.energy.vocabulary import status, wh, wh_per_1000_notes
 
 RUN_COLUMNS = (
     "run_id", "variant", "started_at", "notes", "notes_ok", "energy_wh", "wh_per_1000_notes",

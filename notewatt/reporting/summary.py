@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from notewatt.energy.vocabulary import engine_loads_text, measured_share_text, retried_attempts_text, status, wh
+from udfs.energy.vocabulary import engine_loads_text, measured_share_text, retried_attempts_text, status, wh
 from notewatt.stages import STAGES
 from notewatt.tracking.run_log import TrackedRun
 
@@ -56,7 +56,7 @@ def _preprocess(rollup: dict) -> list[str]:
     if rollup["preprocess_s"] is None:
         return []
     energy = rollup["preprocess_energy_j"]
-    estimate = "unknown (no Spark UI)" if energy is None else f"~{wh(energy):.4f} Wh (ESTIMATED: executor CPU time x watts per core)"
+    estimate = "unknown (no Spark UI)" if energy is None else f"~{wh(energy):.4f} Wh (ESTIMATED: executor CPU time x watts per core; no memory term)"
     return [f"  Spark NLP stage        {rollup['preprocess_s']:.1f} s, {estimate}, not charged to notes"]
 
 
@@ -88,6 +88,9 @@ def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seco
         f"(GPU {rollup['gpu_energy_wh']:.4f} Wh, host {rollup['host_energy_wh']:.4f} Wh)",
         "  above idle             " + (f"{above_idle:.4f} Wh" if above_idle is not None else "n/a (no idle reading)"),
         f"  Wh per 1,000 notes     {rollup['wh_per_1000_notes']:.3f}",
+        f"  Wh / 1,000 all in      {_num(rollup['wh_per_1000_notes_all_in'])}  (with the engine loads, the Spark NLP "
+        "stage and discarded attempts)",
+        *([f"  not all there          {rollup['energy_status_reason']}"] if rollup.get("energy_status_reason") else []),
         _retries(rollup),
         *_derived(rollup),
         _quality(rollup),

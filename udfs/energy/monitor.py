@@ -1,12 +1,14 @@
-"""Energy windows: begin before work, end after it, get a Measurement that says where its joules came from.
+"""Energy windows: begin before work, end after it, get a Measurement with a reading per device that says where its
+joules came from.
 
-Modelled on Zeus's ZeusMonitor: one monitor, begin/end windows, a Measurement dataclass, devices behind
-a meter layer (udfs/meters.py). While a window is open a sampler thread reads power (and counters) at
-a fixed interval and, every `heartbeat_s`, hands the window's energy so far to the window's listener (the
-energy ledger, which keeps the energy of attempts whose rows Spark discards). At the end, a device's
-energy is its counter delta when the counter moved, otherwise the trapezoid integral of its power
-samples (NVML's counter updates only about every 100 ms); a counter that did not move with no power
-samples to fall back on is not "0 J measured": the window is marked partial, with the reason.
+Modelled on Zeus's ZeusMonitor: one monitor, begin/end windows, a Measurement with its readings per device, devices
+behind a meter layer (udfs/energy/meters.py). While a window is open a sampler thread reads power (and counters) at
+a fixed interval and, every `heartbeat_s`, hands the window's energy so far to the window's listener (the energy
+ledger, the run's record of every window). At the end, a device's energy is its counter delta when the counter
+moved, otherwise the trapezoid integral of its power samples (NVML's counter updates only about every 100 ms); a
+counter that did not move with no power samples to fall back on is not "0 J measured": that device is `unmetered`
+with the reason. A meter that raises fails only its own device: it is read no more, its reading up to then is kept
+as a lower bound, and the reason goes with it; the other devices are read on.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from udfs.meters import UNMETERED, Meter
+from udfs.energy.meters import NO_READING, UNMETERED, Meter
 
 log = logging.getLogger("notewatt.energy")
 
@@ -32,42 +34,80 @@ class Sample:
 
 
 @dataclass(frozen=True)
-class DeviceMeasurement:
+class DeviceReading:
     """One device's energy over a window: what its counter or power samples said, before any apportioning."""
 
     device: str  # GPU UUID, or "cpu"
     device_name: str
     component: str  # gpu | host
     scope: str  # "device" (whole-device draw, shared by overlapping windows) | "process"
-    energy_source: str  # nvml_counter | nvml_power | rapl | estimate
+    energy_source: str  # nvml_counter | nvml_power | rapl | estimate | unmetered
     energy_j: float
     peak_power_w: float | None
     idle_power_w: float | None  # read once per worker before the engine loaded; None where unavailable
     samples: int
     counter_start_j: float | None = None  # a shared counter's readings at the window's edges, which let
-    counter_end_j: float | None = None  # the driver split overlapping windows exactly (udfs/shared_devices.py)
+    counter_end_j: float | None = None  # the driver split overlapping windows exactly (udfs/energy/shared_devices.py)
+    partial_reason: str | None = None  # why this device's figure is incomplete (a lower bound, or missing)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Measurement:
-    """Energy of one window, summed over its devices (kept one by one in `devices`)."""
+    """Energy of one window: its readings by device, and the window's totals derived from them."""
 
     window_id: str
     start_ts: float  # unix seconds
     end_ts: float
     duration_s: float
-    energy_j: float
-    energy_source: str  # nvml_counter | nvml_power | rapl | estimate (comma-joined if devices differ)
-    device: str  # GPU UUID(s) and/or "cpu"
-    device_name: str
-    avg_power_w: float
-    peak_power_w: float | None
-    idle_power_w: float | None
-    samples: int
     sample_interval_s: float
-    devices: list[DeviceMeasurement] = field(default_factory=list)
-    partial: bool = False
-    partial_reason: str | None = None
+    devices: dict[str, DeviceReading] = field(default_factory=dict)  # by device id, in the meters' order
+    unmetered: str | None = None  # devices the work used that no meter reads (NVML's error)
+
+    @property
+    def energy_j(self) -> float:
+        return sum(d.energy_j for d in self.devices.values())
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The sources of the window's joules (unmetered where a device the work used is not read; no_reading for
+        a window none of whose devices has been read twice yet)."""
+        found = {d.energy_source for d in self.devices.values()} | ({UNMETERED} if self.unmetered else set())
+        return tuple(sorted(found)) or (NO_READING,)
+
+    @property
+    def energy_source(self) -> str:
+        """The sources as the tables' `energy_source` column writes them."""
+        return ",".join(self.sources)
+
+    @property
+    def partial_reasons(self) -> tuple[str, ...]:
+        return tuple(r for r in (self.unmetered, *(d.partial_reason for d in self.devices.values())) if r)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.partial_reasons)
+
+    @property
+    def partial_reason(self) -> str | None:
+        return "; ".join(self.partial_reasons) or None
+
+    @property
+    def avg_power_w(self) -> float:
+        return self.energy_j / self.duration_s
+
+    @property
+    def peak_power_w(self) -> float | None:
+        peaks = [d.peak_power_w for d in self.devices.values()]
+        return sum(peaks) if peaks and None not in peaks else None
+
+    @property
+    def idle_power_w(self) -> float | None:
+        idles = [d.idle_power_w for d in self.devices.values()]
+        return sum(idles) if idles and None not in idles else None
+
+    @property
+    def samples(self) -> int:
+        return min((d.samples for d in self.devices.values()), default=1)
 
 
 def trapezoid_energy_j(samples: list[tuple[float, float]]) -> float:
@@ -124,14 +164,32 @@ Listener = Callable[["Measurement", str], None]  # (the window so far or at its 
 
 
 @dataclass
+class DeviceTrace:
+    """A device's readings in one window, and what stopped them if its meter raised."""
+
+    meter: Meter
+    idle_power_w: float | None
+    samples: list[Sample] = field(default_factory=list)
+    error: str | None = None
+
+    def take(self, reading: Callable[[Meter], Sample], when: str) -> None:
+        if self.error is not None:
+            return
+        try:
+            self.samples.append(reading(self.meter))
+        except Exception as exc:  # this device only: the others are read on
+            self.error = f"{self.meter.device}: {when} failed: {type(exc).__name__}"
+            log.warning("energy meter %s: %s", self.meter.device_name, self.error)
+
+
+@dataclass
 class Window:
     window_id: str
     start_ts: float
-    samples: list[list[Sample]]
+    traces: list[DeviceTrace]
     listener: Listener | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
-    error: str | None = None
     measurement: Measurement | None = None  # set once the window has ended
 
 
@@ -151,7 +209,10 @@ class EnergyMonitor:
         self.unmetered = unmetered  # devices the work used that no meter reads (every window is then partial)
 
     def begin(self, listener: Listener | None = None) -> Window:
-        window = Window(uuid.uuid4().hex, time.time(), [[read(meter)] for meter in self.meters], listener)
+        traces = [DeviceTrace(meter, idle) for meter, idle in zip(self.meters, self.idle_power_w)]
+        for trace in traces:
+            trace.take(read, "the first reading")
+        window = Window(uuid.uuid4().hex, time.time(), traces, listener)
         if listener is not None:  # an attempt killed before its first heartbeat still leaves its window behind
             listener(self._measurement(window), "open")
         if self.sample_interval_s > 0:
@@ -175,13 +236,9 @@ class EnergyMonitor:
         """The sampler thread: a tick every sample_interval_s, a full reading and the listener every heartbeat_s."""
         next_beat = time.monotonic() + self.heartbeat_s
         while not window.stop.wait(self.sample_interval_s):
-            try:
-                beat = window.listener is not None and time.monotonic() >= next_beat
-                for meter, trace in zip(self.meters, window.samples):
-                    trace.append(read(meter) if beat else tick(meter))
-            except Exception as exc:  # a device error mid-window must not crash the task
-                window.error = f"sampling failed: {type(exc).__name__}"
-                return
+            beat = window.listener is not None and time.monotonic() >= next_beat
+            for trace in window.traces:
+                trace.take(read if beat else tick, "sampling")
             if beat:
                 next_beat += self.heartbeat_s
                 window.listener(self._measurement(window), "open")
@@ -194,11 +251,8 @@ class EnergyMonitor:
         window.stop.set()
         if window.thread is not None:
             window.thread.join()
-        try:
-            for meter, trace in zip(self.meters, window.samples):
-                trace.append(read(meter))
-        except Exception as exc:
-            window.error = window.error or f"final reading failed: {type(exc).__name__}"
+        for trace in window.traces:
+            trace.take(read, "the final reading")
         window.measurement = self._measurement(window)
         if window.measurement.energy_j == 0:
             log.warning("energy window %s read 0 J: %s", window.window_id, window.measurement.partial_reason)
@@ -206,48 +260,27 @@ class EnergyMonitor:
             window.listener(window.measurement, "failed" if failure else "closed")
         return window.measurement
 
-    def _device(self, meter: Meter, trace: list[Sample], idle_w: float | None) -> tuple[DeviceMeasurement, str | None]:
-        result = device_energy(meter, trace)
-        from_counter = meter.shared_counter and result.source == meter.counter_source and result.problem is None
-        edges = (trace[0].energy_j, trace[-1].energy_j) if from_counter else (None, None)
-        measured = DeviceMeasurement(
-            meter.device, meter.device_name, meter.component, meter.scope, result.source, result.energy_j,
-            result.peak_power_w, idle_w, len(trace), *edges,
-        )
-        return measured, result.problem
-
     def _measurement(self, window: Window) -> Measurement:
         end_ts = time.time()
-        duration = max(end_ts - window.start_ts, 1e-9)
-        read_devices = [
-            self._device(m, trace, idle)
-            for m, trace, idle in zip(self.meters, window.samples, self.idle_power_w)
-            if len(trace) >= 2
-        ]
-        devices = [d for d, _ in read_devices]
-        problems = [p for p in (self.unmetered, window.error, *(p for _, p in read_devices)) if p]
-        energy = sum(d.energy_j for d in devices)
-        sources = {d.energy_source for d in devices} | ({UNMETERED} if self.unmetered else set())
-        peaks = [d.peak_power_w for d in devices if d.peak_power_w is not None]
-        idles = [d.idle_power_w for d in devices if d.idle_power_w is not None]
-        return Measurement(
-            window_id=window.window_id,
-            start_ts=window.start_ts,
-            end_ts=end_ts,
-            duration_s=duration,
-            energy_j=energy,
-            energy_source=",".join(sorted(sources)) or self.meters[0].counter_source,
-            device=",".join(m.device for m in self.meters),
-            device_name=",".join(m.device_name for m in self.meters),
-            avg_power_w=energy / duration,
-            peak_power_w=sum(peaks) if len(peaks) == len(devices) and peaks else None,
-            idle_power_w=sum(idles) if len(idles) == len(devices) and idles else None,
-            samples=min(len(trace) for trace in window.samples),
-            sample_interval_s=self.sample_interval_s,
-            devices=devices,
-            partial=bool(problems),
-            partial_reason="; ".join(problems) or None,
-        )
+        devices = {t.meter.device: _reading(t) for t in window.traces if len(t.samples) >= 2 or t.error}
+        return Measurement(window.window_id, window.start_ts, end_ts, max(end_ts - window.start_ts, 1e-9),
+                           self.sample_interval_s, devices, self.unmetered)
+
+
+def _reading(trace: DeviceTrace) -> DeviceReading:
+    """A device's reading from its trace; a meter that raised mid-window leaves a lower bound, with the reason."""
+    meter = trace.meter
+    if len(trace.samples) < 2:  # the meter raised before it could be read twice: this device's energy is missing
+        return DeviceReading(meter.device, meter.device_name, meter.component, meter.scope, UNMETERED, 0.0, None,
+                             trace.idle_power_w, len(trace.samples), partial_reason=trace.error)
+    result = device_energy(meter, trace.samples)
+    from_counter = meter.shared_counter and result.source == meter.counter_source and result.problem is None
+    edges = (trace.samples[0].energy_j, trace.samples[-1].energy_j) if from_counter else (None, None)
+    problems = [p for p in (trace.error, result.problem, meter.problem) if p]
+    return DeviceReading(
+        meter.device, meter.device_name, meter.component, meter.scope, result.source, result.energy_j,
+        result.peak_power_w, trace.idle_power_w, len(trace.samples), *edges, "; ".join(problems) or None,
+    )
 
 
 def idle_power_w(meter: Meter, seconds: float = 0.5, readings: int = 5) -> float | None:

@@ -13,22 +13,12 @@ that never overlap keep exactly what they read. Above-idle energy is the segment
 power x segment length, split the same way; a window's total is floored at 0. Per-process estimates
 (scope "process") never share a reading and pass through unchanged.
 
-Pure Python (pandas frames in, no pandas import, no Spark): it runs on the executors (the driver's
-applyInPandas, notewatt/energy/windows.py), and the GPU check script uses it too.
+Pure Python: the run's accounting of its ledger uses it (udfs/energy/accounting.py), and the GPU check script too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-APPORTIONED_COLUMNS = {
-    "device_reading_j": "double", "energy_above_idle_j": "double", "above_idle_available": "boolean",
-    "overlap_s": "double", "shared_device": "boolean",
-}
 
 
 @dataclass(frozen=True)
@@ -103,31 +93,3 @@ def _shares(active: list[DeviceWindow]) -> list[float]:
     if len(active) == 1 or min(rates) <= 0:
         return [1.0 / len(active)] * len(active)
     return [r / sum(rates) for r in rates]
-
-
-def apportion_frame(device_rows: pd.DataFrame) -> pd.DataFrame:
-    """applyInPandas body for one (host, device) group of device rows: `energy_j` becomes the window's
-    attributed energy and the reading moves to `device_reading_j`."""
-    rows = device_rows.reset_index(drop=True)
-    whole_device = rows["scope"].eq("device").all()
-    windows = [
-        DeviceWindow(r.start_ts, r.end_ts, r.energy_j, int(r.prompt_tokens + r.output_tokens),
-                     _value(r.idle_power_w), _value(r.counter_start_j), _value(r.counter_end_j))
-        for r in rows.itertuples()
-    ]
-    if whole_device:
-        attributed = apportion(windows)
-    else:
-        attributed = [Attributed(w.energy_j, None, 0.0) for w in windows]
-    return rows.assign(
-        device_reading_j=rows["energy_j"],
-        energy_j=[a.energy_j for a in attributed],
-        energy_above_idle_j=[a.above_idle_j for a in attributed],
-        above_idle_available=[a.above_idle_j is not None for a in attributed],
-        overlap_s=[a.overlap_s for a in attributed],
-        shared_device=[a.overlap_s > 0 for a in attributed],
-    )
-
-
-def _value(x) -> float | None:
-    return None if x is None or x != x else float(x)  # null or NaN

@@ -1,14 +1,14 @@
 """A task's energy plumbing: which meters it uses, the monitor over them, and the ledger entries its
-windows leave (udfs/energy_ledger.py). Settings come from the driver (the `energy` config)."""
+windows leave (udfs/energy/ledger.py). Settings come from the driver (the `energy` config)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
-from udfs.energy import EnergyMonitor, Listener, Measurement, idle_power_w
-from udfs.energy_ledger import EnergyLedger, LedgerEntry
-from udfs.meters import TaskMeters, task_meters
+from udfs.energy.monitor import EnergyMonitor, Listener, Measurement, idle_power_w
+from udfs.energy.ledger import EnergyLedger, LedgerEntry
+from udfs.energy.meters import TaskMeters, task_meters
 from udfs.task_info import TaskInfo
 
 log = logging.getLogger("notewatt.energy")
@@ -50,21 +50,22 @@ def monitor_for(settings: MeteringSettings, metered: TaskMeters, idle_power_w: l
 
 def ledger_listener(
     settings: MeteringSettings, run_id: str, variant: str, task: TaskInfo, window: str,
-    progress: dict[str, int] | None = None,
+    progress: dict[str, int] | None = None, engine: dict[str, str | None] | None = None,
 ) -> Listener:
-    """What a window tells the ledger at each heartbeat and at its end, with the notes and output tokens it has
-    done so far (`progress`, kept up to date by the partition; none for an engine load)."""
+    """What a window tells the ledger when it begins, at each heartbeat and at its end: its readings, with the notes
+    and tokens it has done so far (`progress`, kept up to date by the partition) and its engine's model, dtype and
+    state (`engine`, filled in once the engine is there); neither for a warm-up's import."""
     ledger = EnergyLedger(settings.ledger_folder)
     counts = progress if progress is not None else {}
+    details = engine if engine is not None else {}
 
     def record(m: Measurement, state: str) -> None:
         ledger.record(LedgerEntry(
-            run_id=run_id, window_id=m.window_id, window=window, state=state, variant=variant,
-            partition_id=task.partition_id, task_attempt=task.task_attempt, host=task.host,
-            executor_id=task.executor_id, pid=task.pid, start_ts=m.start_ts, end_ts=m.end_ts,
-            energy_j=m.energy_j, energy_source=m.energy_source,
+            run_id=run_id, window=window, state=state, variant=variant, partition_id=task.partition_id,
+            task_attempt=task.task_attempt, host=task.host, executor_id=task.executor_id, pid=task.pid,
+            measurement=m, model=details.get("model"), dtype=details.get("dtype"), engine=details.get("engine"),
             notes=counts.get("notes", 0) + counts.get(NOTES_GENERATING, 0),
-            output_tokens=counts.get("output_tokens", 0),
+            **{name: counts.get(name, 0) for name in ("prompt_tokens", "output_tokens", "cached_prompt_tokens")},
         ))
 
     return record

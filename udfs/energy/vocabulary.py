@@ -2,14 +2,15 @@
 labelled (energy statuses), and the unit arithmetic (joules per Wh, Wh per 1,000 notes). The console
 summary, the HTML report, the charts, the notebook's frames, the roll-up and the gate all use it.
 
-The source names are defined where the executors produce them (udfs/meters.py); their meanings are here.
+The source names are defined where the executors produce them (udfs/energy/meters.py); their meanings are here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from udfs.meters import ESTIMATE, NVML_COUNTER, NVML_POWER, RAPL, UNMETERED
+from udfs.energy.meters import ESTIMATE, NO_READING, NVML_COUNTER, NVML_POWER, RAPL, UNMETERED
 
 J_PER_WH = 3600.0
 REUSED = "reused (no inference)"  # energy_source of a note whose output was reused: 0 inference joules
@@ -24,6 +25,8 @@ SOURCES = {  # energy_source -> what it means
               "wall meter) that ranks variants on one machine but is no absolute figure",
     UNMETERED: "NOT MEASURED: a device the work used could not be read (an NVML error, or a counter that did not "
                "advance with no power samples); its energy is missing, and partial_reason says which and why",
+    NO_READING: "NOT READ: the window had just opened when this was written (a ledger entry of a task killed before "
+                "its first heartbeat); its energy is unknown",
     REUSED: "no inference: the note's output was reused (output cache or a repeat in the run)",
 }
 
@@ -59,9 +62,10 @@ ESTIMATED = EnergyStatus(
 )
 INCOMPLETE = EnergyStatus(
     "incomplete", "INCOMPLETE", False, "tab:purple",
-    "A device the work used could not be read in some windows (partial_reason says which and why): their energy "
-    "is missing, so the figures are lower bounds, whatever share of them was measured.",
-    "INCOMPLETE (a device could not be read in some windows: see partial_reason; a lower bound)",
+    "Some windows' energy is not all there (energy_status_reason says why): a device the work used could not be "
+    "read, a meter failed mid-window, a fallback left a term out, or the ledger lacks a window. The figures are "
+    "lower bounds, whatever share of them was measured.",
+    "INCOMPLETE (some windows' energy is not all there: see energy_status_reason; a lower bound)",
 )
 NO_INFERENCE = EnergyStatus(
     "no_inference", "NO INFERENCE", True, "tab:gray",
@@ -75,16 +79,16 @@ def status(name: str) -> EnergyStatus:
     return STATUSES[name]
 
 
-def status_of(window_sources: list[str]) -> EnergyStatus:
-    """The status of energy read by windows with these energy_source values (each comma-joined over a window's
-    devices): incomplete when a window could not read a device; else measured when no window's include an
-    estimate, estimated when every window's are only estimates, partly estimated in between; no inference
-    without a window."""
-    sources = [set(s.split(",")) for s in window_sources]
+def status_of(window_sources: list[Iterable[str]], incomplete: bool = False) -> EnergyStatus:
+    """The status of energy read by windows with these sources (each window's, from its Measurement): incomplete when
+    a window could not read a device (or had read none yet), when one was partial or missing (`incomplete`); else
+    measured when no window's include an estimate, estimated when every window's are only estimates, partly
+    estimated in between; no inference without a window."""
+    sources = [set(s) for s in window_sources]
+    if incomplete or any(s & {UNMETERED, NO_READING} for s in sources):
+        return INCOMPLETE
     if not sources:
         return NO_INFERENCE
-    if any(UNMETERED in s for s in sources):
-        return INCOMPLETE
     if not any(ESTIMATE in s for s in sources):
         return MEASURED
     return ESTIMATED if all(s == {ESTIMATE} for s in sources) else PARTLY_ESTIMATED

@@ -2,15 +2,16 @@
 choice of meters for a task.
 
 A meter reports a cumulative energy counter in joules and/or an instantaneous power in watts; the
-energy monitor (udfs/energy.py) turns readings taken at a window's start, end and sampling ticks into a
+energy monitor (udfs/energy/monitor.py) turns readings taken at a window's start, end and sampling ticks into a
 Measurement. Every window has a host meter (RAPL where readable, else the labelled CPU+DRAM estimate)
 beside the GPUs its engine uses, so GPU and host energy are reported side by side and never mixed
-without a label. The energy sources named here are the product's vocabulary (notewatt/energy/vocabulary.py
+without a label. The energy sources named here are the product's vocabulary (udfs/energy/vocabulary.py
 gives their labels).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -19,12 +20,14 @@ from pathlib import Path
 from typing import Protocol
 
 RAPL_ROOT = Path("/sys/class/powercap")
+log = logging.getLogger("notewatt.energy")
 
 NVML_COUNTER = "nvml_counter"  # delta of a GPU's total-energy counter
 NVML_POWER = "nvml_power"  # GPU power samples, integrated
 RAPL = "rapl"  # CPU package and DRAM energy counters
 ESTIMATE = "estimate"  # process CPU time x watts per core + resident memory x watts per GiB: not measured
 UNMETERED = "unmetered"  # a device the work used that could not be read: its energy is missing (partial_reason)
+NO_READING = "no_reading"  # a window none of whose devices was read twice yet (it has just opened): 0 J, unknown
 MEASURED_SOURCES = (NVML_COUNTER, NVML_POWER, RAPL)
 
 GPU, HOST = "gpu", "host"  # a meter's component: the window's energy_j is gpu_energy_j + host_energy_j
@@ -40,6 +43,7 @@ class Meter(Protocol):
     power_source: str  # energy_source label for integrated power samples
     scope: str  # "device": the whole device's draw (overlapping windows share it); "process": this process only
     shared_counter: bool  # the counter is the device's own, so readings from different processes share one scale
+    problem: str | None  # a term the meter had to leave out of its figures so far (they are then a lower bound)
 
     def energy_j(self) -> float | None:
         """Cumulative energy in joules, or None where the device has no counter."""
@@ -61,15 +65,19 @@ class NvmlGpuMeter:
     power_source: str = NVML_POWER
     scope: str = "device"
     shared_counter: bool = True
+    problem: str | None = None
 
     def energy_j(self) -> float | None:
         try:
             return self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle) / 1000.0
-        except self.nvml.NVMLError_NotSupported:
+        except self.nvml.NVMLError_NotSupported:  # before Volta: power samples only
             return None
 
     def power_w(self) -> float | None:
-        return self.nvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0
+        try:
+            return self.nvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0
+        except self.nvml.NVMLError_NotSupported:  # a counter but no power reading: the counter alone
+            return None
 
 
 @dataclass
@@ -84,6 +92,7 @@ class RaplMeter:
     power_source: str = RAPL
     scope: str = "device"
     shared_counter: bool = False  # unwrapped per meter, so each process has its own offset
+    problem: str | None = None
 
     def __post_init__(self) -> None:
         self._last = {zone: self._read(zone) for zone in self.zones}
@@ -109,10 +118,10 @@ class RaplMeter:
 
 @dataclass
 class CpuTimeEstimateMeter:
-    """Labelled estimate of this worker's CPU + DRAM energy: the CPU time of the process and its children
-    (vLLM's engine core, where it runs in a process of its own) x watts per core, plus the process's
-    resident memory x watts per GiB over time (CodeCarbon's DRAM rule of thumb is 3 W per 8 GB,
-    0.375 W/GiB). Memory is integrated between readings, so the sampler's ticks keep it current."""
+    """Labelled estimate of this worker's CPU + DRAM energy (estimated_energy_j): the CPU time of the process and
+    its children (vLLM's engine core, where it runs in a process of its own), plus the process's resident memory
+    over time (CodeCarbon's DRAM rule of thumb is 3 W per 8 GB, 0.375 W/GiB). Memory is integrated between
+    readings, so the sampler's ticks keep it current."""
 
     watts_per_core: float
     dram_watts_per_gib: float = 0.0
@@ -125,29 +134,41 @@ class CpuTimeEstimateMeter:
     shared_counter: bool = False
 
     def __post_init__(self) -> None:
-        self._dram_j, self._last_t = 0.0, time.monotonic()
+        self._gib_s, self._last_t = 0.0, time.monotonic()
         self._cpu = ProcessTreeCpu()
+
+    @property
+    def problem(self) -> str | None:
+        return self._cpu.problem
 
     def energy_j(self) -> float | None:
         now = time.monotonic()
-        self._dram_j += resident_gib() * self.dram_watts_per_gib * (now - self._last_t)
+        self._gib_s += resident_gib() * (now - self._last_t)
         self._last_t = now
-        return self._cpu.seconds() * self.watts_per_core + self._dram_j
+        return estimated_energy_j(self._cpu.seconds(), self._gib_s, self.watts_per_core, self.dram_watts_per_gib)
 
     def power_w(self) -> float | None:
         return None
 
 
+def estimated_energy_j(cpu_s: float, resident_gib_s: float, watts_per_core: float, dram_watts_per_gib: float) -> float:
+    """The host estimate's rule, the one place it is written: CPU seconds x watts per core + resident GiB-seconds x
+    watts per GiB. Not a measurement: its source is always `estimate`."""
+    return cpu_s * watts_per_core + resident_gib_s * dram_watts_per_gib
+
+
 class ProcessTreeCpu:
     """CPU seconds of this process and its children, never decreasing: a child that exits keeps the time it
     was last seen with. The process tree is listed at most every `rescan_s` (listing reads every process
-    in /proc); the known children's times are read on every call."""
+    in /proc); the known children's times are read on every call. A listing that fails leaves new children
+    out: that is logged once and said in `problem` (the estimate is then a lower bound)."""
 
     def __init__(self, rescan_s: float = 5.0) -> None:
         self.rescan_s = rescan_s
         self._children: dict[int, object] = {}  # pid -> psutil.Process
         self._seconds: dict[int, float] = {}
         self._scanned = float("-inf")
+        self.problem: str | None = None
 
     def seconds(self) -> float:
         import psutil
@@ -156,8 +177,12 @@ class ProcessTreeCpu:
             self._scanned = time.monotonic()
             try:
                 self._children = {c.pid: c for c in psutil.Process().children(recursive=True)}
-            except psutil.Error:
-                pass
+                self.problem = None
+            except psutil.Error as exc:
+                if self.problem is None:
+                    log.warning("CPU time of the worker's child processes could not be listed (%s): the host "
+                                "estimate leaves new children out", type(exc).__name__)
+                self.problem = f"cpu: child processes not listed ({type(exc).__name__}): their CPU time is missing"
         for pid, child in list(self._children.items()):
             try:
                 times = child.cpu_times()
