@@ -14,6 +14,7 @@ import pytest
 from notewatt.config import PROJECT_ROOT, OutputConfig
 from notewatt.table_store import TableStore
 from notewatt.tables import ENGINE_LOADS, NOTE_ABSTRACTIONS, RUN_ROLLUP
+from udfs.energy.ledger import WARM_UP, read_entries
 from udfs.engine_memory import native_cpu_dtype
 
 pytestmark = pytest.mark.integration
@@ -41,6 +42,9 @@ def test_the_default_model_abstracts_notes_in_the_cpus_native_dtype(spark, tmp_p
     notes = store.read(NOTE_ABSTRACTIONS).where("run_id = 'default-model'").collect()
     loads = store.read(ENGINE_LOADS).where("run_id = 'default-model' AND dtype IS NOT NULL").collect()
     assert {n.dtype for n in notes} == {dtype} and loads and {r.dtype for r in loads} == {dtype}
+    ledger = read_entries(str(tmp_path / "delta" / "_energy_ledger" / "default-model"), recursive=True)
+    warm_ups = {e.window_id for e in ledger if e.window == WARM_UP}  # a fresh application: its workers are warmed
+    assert warm_ups and warm_ups <= {r.window_id for r in store.read(ENGINE_LOADS).collect()}
     client = mlflow.MlflowClient(tracking_uri=uri)
     [run] = client.search_runs([client.get_experiment_by_name("notewatt").experiment_id])
     assert (run.data.params["dtype"], run.data.params["dtype_setting"]) == (dtype, "native")

@@ -82,7 +82,7 @@ def test_engine_loads_hold_every_warm_up_and_model_load_of_the_ledger(spark, job
     loads = read_table(spark, output, ENGINE_LOADS).collect()
     ledger = read_entries(f"{output.path}/_energy_ledger/it-run", recursive=True)
     assert {w.window_id for w in loads} == {e.window_id for e in ledger if e.window in LOADS}
-    assert any(e.window == WARM_UP for e in ledger) and row.retry_windows == 0
+    assert row.retry_windows == 0  # a warm-up is due only in workers without vLLM: test_default_model_integration
     assert row.engine_load_wh == pytest.approx(sum(w.energy_j for w in loads) / 3600)
     assert row.wh_per_1000_notes_all_in == pytest.approx(row.wh_per_1000_notes + row.engine_load_wh / NOTES * 1000)
     assert {w.dtype for w in loads if w.window_id in {e.window_id for e in ledger if e.window != WARM_UP}} == {

@@ -108,9 +108,18 @@ def test_a_partial_window_makes_the_run_incomplete_with_its_reason(run):
 
 def test_the_all_in_figure_adds_engine_loads_the_spark_nlp_stage_and_discarded_attempts(run):
     notes, energy = run
-    row = run_rollup_row(notes, energy.partitions, energy.loads, run_info(energy.energy, preprocess_energy_j=40.0))
+    row = run_rollup_row(notes, energy.partitions, energy.loads,
+                         run_info(energy.energy, preprocess_s=5.0, preprocess_energy_j=40.0))
     assert row["wh_per_1000_notes_all_in"] == pytest.approx((400 + 60 + 40 + 200) / J_PER_WH / 3 * 1000)
     assert row["wh_per_1000_notes"] == pytest.approx(400 / J_PER_WH / 3 * 1000)  # the notes' own, unchanged
+
+
+def test_a_spark_nlp_stage_of_unknown_energy_leaves_the_all_in_figure_unknown_not_smaller(run):
+    """Its energy is None where Spark's REST API gave no CPU time: counted as 0 J, the all-in figure was a lower
+    bound that did not say so."""
+    notes, energy = run
+    row = run_rollup_row(notes, energy.partitions, energy.loads, run_info(energy.energy, preprocess_s=5.0))
+    assert row["wh_per_1000_notes_all_in"] is None and row["wh_per_1000_notes"] is not None
 
 
 def test_reused_notes_cost_nothing_and_the_avoided_energy_is_estimated_at_the_runs_rate(run, spark):
@@ -215,3 +224,11 @@ def test_a_ledger_that_could_not_be_read_leaves_every_energy_figure_unknown(spar
     row = run_rollup_row(notes, energy.partitions, energy.loads, run_info(unread))
     assert row["energy_status"] == "incomplete" and "could not be read" in row["energy_status_reason"]
     assert row["retry_energy_j"] is None and row["engine_load_wh"] is None and row["wh_per_1000_notes_all_in"] is None
+
+
+def test_a_load_window_with_no_reading_yet_makes_a_valid_frame(spark):
+    """A warm-up still importing, read before its first heartbeat, has no device reading: 0 J as a float (Spark 3.5
+    refuses an int in a double column)."""
+    opened = window("importing", kind=WARM_UP, state=OPEN)
+    [row] = frames(spark, [opened], set()).loads.collect()
+    assert (row.energy_j, row.device_reading_j, row.energy_source) == (0.0, 0.0, "no_reading")

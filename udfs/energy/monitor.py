@@ -65,7 +65,7 @@ class Measurement:
 
     @property
     def energy_j(self) -> float:
-        return sum(d.energy_j for d in self.devices.values())
+        return sum((d.energy_j for d in self.devices.values()), 0.0)
 
     @property
     def sources(self) -> tuple[str, ...]:
