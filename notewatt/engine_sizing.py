@@ -41,12 +41,12 @@ def fitted_partitions(spark: SparkSession, config: JobConfig, settings: dict[str
     once, one per partition up to the task slots, fit in the host's available memory."""
     if not config.engine.fit_host_memory or not spark.sparkContext.master.startswith("local"):
         return partitions
-    release_other_engines(spark, settings, slots)
+    loaded = release_other_engines(spark, settings, slots)
     per_worker = worker_footprints(settings)
     if per_worker is None:
         log.warning("engine memory not sized: a variant has no local checkpoint or no fixed KV cache size")
         return partitions
-    available = available_bytes()
+    available = available_bytes() + loaded_bytes(loaded, settings)
     fit = engines_that_fit(per_worker, available)
     if min(partitions, slots) <= fit:
         return partitions
@@ -55,11 +55,20 @@ def fitted_partitions(spark: SparkSession, config: JobConfig, settings: dict[str
     return fit
 
 
-def release_other_engines(spark: SparkSession, settings: dict[str, PartitionSettings], slots: int) -> None:
-    """Close, in every Python worker (a barrier task per slot reaches each), the engines this run will not use."""
+def release_other_engines(spark: SparkSession, settings: dict[str, PartitionSettings], slots: int) -> list[str]:
+    """Close, in every Python worker (a barrier task per slot reaches each), the engines this run will not use;
+    the keys of the run's engines the workers hold already, one per loaded engine."""
     keep = frozenset(s.engine.key for s in settings.values())
-    tasks = spark.range(slots, numPartitions=slots).mapInPandas(partial(release_worker, keep=keep), "closed long",
-                                                                barrier=True)
-    closed = sum(row.closed for row in tasks.collect())
+    tasks = spark.range(slots, numPartitions=slots).mapInPandas(
+        partial(release_worker, keep=keep), "closed long, loaded array<string>", barrier=True).collect()
+    closed = sum(row.closed for row in tasks)
     if closed:
         log.info("closed %d engine(s) of earlier runs in this application's workers", closed)
+    return [key for row in tasks for key in row.loaded]
+
+
+def loaded_bytes(loaded: list[str], settings: dict[str, PartitionSettings]) -> int:
+    """The memory the workers' loaded engines of this run hold (as estimated): it is in use already, and those
+    engines need none more, so a later run of the same engines (a tuner's trial, a notebook's rerun) still fits."""
+    footprints = {s.engine.key: s.engine.footprint(resolved_dtype(s.engine.dtype)) for s in settings.values()}
+    return sum(footprints[key].expected_bytes for key in loaded if footprints.get(key))

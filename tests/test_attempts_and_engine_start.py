@@ -66,6 +66,7 @@ def test_a_run_closes_the_engines_earlier_runs_left_in_its_workers(monkeypatch):
     monkeypatch.setattr(engines, "_ENGINES", {k: engines.LoadedEngine(e, [], "r") for k, e in loaded.items()})
     [frame] = list(engines.release_worker(iter([]), keep=frozenset({"mine"})))
     assert frame["closed"].tolist() == [1] and list(engines._ENGINES) == ["mine"]
+    assert frame["loaded"].tolist() == [["mine"]]  # the run's own engine, held already: its memory is in use
     assert loaded["earlier"].closed and not hasattr(loaded["mine"], "closed")
 
 
@@ -148,3 +149,17 @@ def test_an_engine_that_raised_is_closed_and_the_next_call_builds_another(monkey
     broken = load()
     engines.discard_engine(EngineSpec(model="m"))
     assert broken.closed and load() is not broken and len(made) == 2
+
+
+def test_an_engine_rebuilt_inside_a_partitions_window_is_metered_there_not_in_a_second_window(monkeypatch):
+    """A rebuild after an error happens while the partition's window is open on the same meters: a load window of
+    its own read the same process's CPU time again (charged to notes and to engine_loads), from two samplers."""
+    monkeypatch.setattr(engines, "VllmEngine", lambda spec: FakeEngine())
+    monkeypatch.setattr(engines, "_ENGINES", {})
+    meters = TaskMeters([TraceMeter(clock=time.monotonic, power=lambda t: 1.0)])
+    opened, details = [], {}
+    listener = lambda measurement, state: opened.append(state)  # noqa: E731
+    engines.cached_engine(EngineSpec(model="m"), meters, MeteringSettings(sample_interval_s=0.0), listener, "r",
+                          details=details, in_open_window=True)
+    assert opened == [] and details["engine"] == engines.REBUILT
+

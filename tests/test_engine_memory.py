@@ -92,11 +92,26 @@ def test_a_local_run_starts_no_more_engines_than_fit(monkeypatch, available_gib,
     monkeypatch.setattr(engine_sizing, "worker_footprints",
                         lambda _: [EngineFootprint("q", "float32", 6 * GIB, 2 * GIB, 0)])  # ~12.2 GiB
     monkeypatch.setattr(engine_sizing, "available_bytes", lambda: available_gib * GIB)
-    monkeypatch.setattr(engine_sizing, "release_other_engines", lambda *_: None)
+    monkeypatch.setattr(engine_sizing, "release_other_engines", lambda *_: [])  # no engine of the run loaded yet
     assert fitted_partitions(local_spark(), config, settings, partitions, slots=2) == expected
     assert fitted_partitions(local_spark("spark://h:7077"), config, settings, partitions, 2) == partitions
     off = config.model_copy(update={"engine": config.engine.model_copy(update={"fit_host_memory": False})})
     assert fitted_partitions(local_spark(), off, settings, partitions, 2) == partitions
+
+
+def test_engines_a_worker_holds_already_for_the_run_need_no_more_memory(monkeypatch):
+    """A second run of the same engines in one application (a tuner's trial, a notebook's rerun) found the memory
+    its own loaded engines held missing, and stopped with EngineMemoryError although nothing more would load."""
+    config = load_config([DEFAULT_PROFILE], ["variant=qwen-coder-1500m", "variants.qwen-coder-1500m.dtype=float32"])
+    settings = {"qwen-coder-1500m": partition_settings(config, "r")}
+    engine = settings["qwen-coder-1500m"].engine
+    monkeypatch.setattr(type(engine), "footprint", lambda self, dtype: EngineFootprint("q", dtype, 6 * GIB, 2 * GIB, 0))
+    monkeypatch.setattr(engine_sizing, "available_bytes", lambda: 5 * GIB)  # what the loaded engine left
+    monkeypatch.setattr(engine_sizing, "release_other_engines", lambda *_: [engine.key])
+    assert fitted_partitions(local_spark(), config, settings, 2, slots=2) == 1
+    monkeypatch.setattr(engine_sizing, "release_other_engines", lambda *_: [])
+    with pytest.raises(EngineMemoryError):
+        fitted_partitions(local_spark(), config, settings, 2, slots=2)
 
 
 def test_the_ladders_engines_are_sized_from_their_checkpoints():

@@ -88,15 +88,16 @@ def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSetti
     wait_for_warm_up()  # never two imports of vLLM at once in a worker
     load_listener = listener(ENGINE_LOAD, engine=details)
 
-    def engine() -> LoadedEngine:
-        """This worker's engine for the run (rebuilt, in a load window of its own, after one that raised)."""
+    def engine(rebuild: bool = False) -> LoadedEngine:
+        """This worker's engine for the run: loaded in a window of its own, or rebuilt after one that raised
+        inside the partition's open window, which meters it (and whose entries then say so)."""
         return cached_engine(settings.engine, metered, settings.metering, load_listener, settings.run_id,
-                             settings.engines_per_worker, details)
+                             settings.engines_per_worker, details, in_open_window=rebuild)
 
     loaded = engine()
     monitor = monitor_for(settings.metering, metered, loaded.idle_power_w)
-    yield from abstract_batches(chain([first], batches), settings, lambda: engine().engine, monitor, task,
-                                listener(PARTITION, progress, details), progress, first_engine=loaded.engine)
+    yield from abstract_batches(chain([first], batches), settings, lambda: engine(rebuild=True).engine, monitor,
+                                task, listener(PARTITION, progress, details), progress, first_engine=loaded.engine)
 
 
 def abstract_batches(
@@ -134,7 +135,6 @@ def abstract_batches(
                     task.partition_id, task.task_attempt, totals["notes"], time.monotonic() - started,
                 )
                 yield rows
-
 
 
 TOKEN_COUNTS = ("notes", "prompt_tokens", "output_tokens", "cached_prompt_tokens")

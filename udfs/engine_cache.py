@@ -25,6 +25,7 @@ log = logging.getLogger("notewatt.engines")
 
 
 LOADED, REUSED = "loaded", "reused (prefix cache reset)"  # how a run got its engine
+REBUILT = "rebuilt after an error (its load in the partition's window)"
 
 
 @dataclass
@@ -39,13 +40,14 @@ _ENGINES: dict[str, LoadedEngine] = {}  # per Python worker, least recently used
 
 
 def cached_engine(
-    spec: EngineSpec, metered: TaskMeters, metering: MeteringSettings, listener: Listener, run_id: str,
-    keep: int = 1, details: dict | None = None,
+    spec: EngineSpec, metered: TaskMeters, metering: MeteringSettings, listener: Listener | None, run_id: str,
+    keep: int = 1, details: dict | None = None, in_open_window: bool = False,
 ) -> LoadedEngine:
     """This worker's engine for `spec` and the run `run_id`, built on first use inside its own energy window (its
     ledger entries carry `details`, which get the engine's dtype and state); the devices' idle power is read once,
     just before the model loads. At most `keep` engines (a run's variants) stay loaded: the least recently used
-    one is closed to make room for another."""
+    one is closed to make room for another. `in_open_window`: a rebuild while the partition's window is open on the
+    same meters; the load is metered there, never in a second window over the same devices (counted twice)."""
     details = {} if details is None else details
     if spec.key in _ENGINES:
         loaded = _ENGINES[spec.key] = _ENGINES.pop(spec.key)  # now the most recently used
@@ -57,11 +59,16 @@ def cached_engine(
         return loaded
     if len(_ENGINES) >= keep:
         close_engines(keep=list(_ENGINES)[len(_ENGINES) - keep + 1:])
-    idle = [idle_power_or_none(meter) for meter in metered.meters]
     started = time.monotonic()
-    with monitor_for(metering, metered, idle).measure(listener):
+    if in_open_window:
+        idle = [None] * len(metered.meters)  # the devices are busy in the partition's window: no idle reading
         engine = start_engine(spec, metered)
-        details.update(dtype=engine.dtype, engine=LOADED)  # before the window's closing entry is written
+        details.update(dtype=engine.dtype, engine=REBUILT)
+    else:
+        idle = [idle_power_or_none(meter) for meter in metered.meters]
+        with monitor_for(metering, metered, idle).measure(listener):
+            engine = start_engine(spec, metered)
+            details.update(dtype=engine.dtype, engine=LOADED)  # before the window's closing entry is written
     _ENGINES[spec.key] = LoadedEngine(engine, idle, run_id)
     log.info("engine loaded in pid %d in %.1f s", os.getpid(), time.monotonic() - started)
     return _ENGINES[spec.key]
@@ -103,10 +110,12 @@ atexit.register(close_engines)
 
 def release_worker(batches: Iterator[pd.DataFrame], keep: frozenset[str]) -> Iterator[pd.DataFrame]:
     """mapInPandas, one barrier task per task slot (so one per worker): close the engines a run will not use,
-    which earlier runs of a long-lived application left behind, before the run sizes its engines to memory."""
+    which earlier runs of a long-lived application left behind, before the run sizes its engines to memory; and
+    say which of the run's engines the worker holds already (their memory is in use, and needs no more)."""
     for _ in batches:
         pass
-    yield pd.DataFrame({"closed": [close_engines(keep)]})
+    closed = close_engines(keep)
+    yield pd.DataFrame({"closed": [closed], "loaded": [sorted(_ENGINES)]})
 
 
 def _close(loaded: LoadedEngine) -> None:
