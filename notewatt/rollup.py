@@ -44,7 +44,7 @@ def with_note_energy(notes: DataFrame, partitions: DataFrame) -> DataFrame:
     joined = notes.drop("energy_j", "energy_source").join(shares, "window_id", "left")
     share = F.when(
         F.col("partition_tokens") > 0, F.col("partition_energy_j") * _tokens(joined) / F.col("partition_tokens")
-    ).otherwise(F.col("partition_energy_j") / F.col("partition_notes"))
+    ).otherwise(F.try_divide(F.col("partition_energy_j"), F.col("partition_notes")))  # a window with no notes: null
     return joined.withColumn("energy_j", share).drop("partition_energy_j", "partition_tokens", "partition_notes")
 
 
@@ -177,8 +177,9 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
     row = counts.crossJoin(_energy(partitions)).crossJoin(_engine_loads(engine_loads, run.energy))
     energy_wh = wh(F.col("energy_j"))
     retry = run.energy.retry
+    preprocess_j = 0.0 if run.preprocess_s is None else run.preprocess_energy_j  # None: a stage of unknown cost
     beside = F.col("engine_load_wh") * J_PER_WH + F.lit(retry.energy_j).cast("double") + F.lit(
-        run.preprocess_energy_j or 0.0)  # what the notes' figure leaves out: loads, discarded attempts, Spark NLP
+        preprocess_j).cast("double")  # what the notes' figure leaves out: loads, discarded attempts, Spark NLP
     return row.select(
         F.lit(run.run_id).alias("run_id"),
         F.lit(run.variant).alias("variant"),

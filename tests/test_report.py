@@ -96,13 +96,16 @@ def test_an_incomplete_run_its_engine_loads_and_its_retries_each_carry_their_own
     assert "<code>unmetered</code>" in html and "NOT MEASURED" in html  # what the source means
     assert re.search(r"Engine loads</td>.*?<span class=\"tag estimated\">ESTIMATED</span>", html)
     assert "0.1000 Wh in 2 discarded window(s), MEASURED; 1 killed before closing" in html
-    text = summary_text(rollup | {"notes_in": 36, "notes_quarantined": 0, "quality_mode": "none", "f1_overall": None,
-                                  "json_valid_rate": None, "notes_reused": 0, "cache_hit_rate": 0.0,
-                                  "energy_avoided_wh": None, "prefix_cache_hit_rate": None, "engine_load_s": 8.0},
-                        {}, TrackedRun("exp", "m", "file:/tmp"), {})
+    summary = {"notes_in": 36, "notes_quarantined": 0, "quality_mode": "none", "f1_overall": None,
+               "json_valid_rate": None, "notes_reused": 0, "cache_hit_rate": 0.0, "energy_avoided_wh": None,
+               "prefix_cache_hit_rate": None, "engine_load_s": 8.0}
+    text = summary_text(rollup | summary, {}, TrackedRun("exp", "m", "file:/tmp"), {})
     assert "INCOMPLETE" in text and "engine loads 0.3302 Wh ESTIMATED" in text and "a lower bound" in text
     assert "(models/smollm2-135m-instruct, float32)" in text.splitlines()[0]  # the dtype the engines used
     assert "not all there          GPU-1 cannot be read through NVML" in text
+    unknown = summary_text(rollup | summary | {"wh_per_1000_notes_all_in": None}, {}, TrackedRun("exp", "m", "file:/tmp"),
+                           {})
+    assert "Wh / 1,000 all in      n/a" in unknown and "n/a: one of them is unknown" in unknown
 
 
 def test_the_all_in_figure_stands_beside_the_headline():

@@ -89,7 +89,8 @@ def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seco
         "  above idle             " + (f"{above_idle:.4f} Wh" if above_idle is not None else "n/a (no idle reading)"),
         f"  Wh per 1,000 notes     {rollup['wh_per_1000_notes']:.3f}",
         f"  Wh / 1,000 all in      {_num(rollup['wh_per_1000_notes_all_in'])}  (with the engine loads, the Spark NLP "
-        "stage and discarded attempts)",
+        "stage and discarded attempts" + ("; n/a: one of them is unknown)" if rollup["wh_per_1000_notes_all_in"] is None
+                                           else ")"),
         *([f"  not all there          {rollup['energy_status_reason']}"] if rollup.get("energy_status_reason") else []),
         _retries(rollup),
         *_derived(rollup),
