@@ -3,7 +3,7 @@
 # prints the GPUs this executor may use as Spark's ResourceInformation JSON, e.g.
 #   {"name": "gpu", "addresses": ["0","1"]}
 # Addresses are CUDA device ordinals as the executor process sees them, the rule udfs/gpu_binding.py and
-# udfs/meters.py follow: positions 0..n-1 in CUDA_VISIBLE_DEVICES when the executor's environment sets it
+# udfs/energy/meters.py follow: positions 0..n-1 in CUDA_VISIBLE_DEVICES when the executor's environment sets it
 # (up to its first entry that names no GPU here, as CUDA reads it), otherwise nvidia-smi's indices (PCI bus
 # order). Run it where an executor sees only its own GPUs (YARN or Kubernetes GPU isolation). No nvidia-smi,
 # no GPU, or an empty CUDA_VISIBLE_DEVICES print an empty list; Spark then refuses an executor that asked

@@ -1,6 +1,6 @@
 """Point a Python worker's CUDA at exactly the GPUs Spark assigned to its task, before the engine is built.
 
-The address rule (what scripts/gpu_discovery.sh prints and udfs/meters.physical_gpu_address reads): a
+The address rule (what scripts/gpu_discovery.sh prints and udfs/energy/meters.physical_gpu_address reads): a
 Spark GPU address is a CUDA device ordinal as the executor process sees it, that is a position in the
 executor's own CUDA_VISIBLE_DEVICES when that is set and an NVML index (PCI bus order) otherwise, or a
 GPU UUID. Spark never sets CUDA_VISIBLE_DEVICES; YARN and Kubernetes do not tell Spark which devices a
