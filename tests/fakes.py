@@ -18,8 +18,9 @@ class FakeEngine:
     max_model_len = 2048
     dtype = "float32"
 
-    def __init__(self, output: str = VALID_OUTPUT, finish_reason: str = "stop", fail: bool = False, outputs=None):
-        self.output, self.finish_reason, self.fail = output, finish_reason, fail
+    def __init__(self, output: str = VALID_OUTPUT, finish_reason: str = "stop", fail: bool = False, outputs=None,
+                 logprob: float | None = None):
+        self.output, self.finish_reason, self.fail, self.logprob = output, finish_reason, fail, logprob
         self.outputs = outputs  # a function prompt -> output, where the answer depends on the prompt
         self.calls: list[list[str]] = []
 
@@ -39,7 +40,8 @@ class FakeEngine:
         for _ in prompts if on_finished else ():
             on_finished(1)
         return [
-            Generation(self.outputs(p.text) if self.outputs else self.output, len(p.token_ids), 7, self.finish_reason, 3)
+            Generation(self.outputs(p.text) if self.outputs else self.output, len(p.token_ids), 7, self.finish_reason, 3,
+                       self.logprob)
             for p in prompts
         ]
 

@@ -2,6 +2,7 @@ import json
 from dataclasses import dataclass
 
 import pandas as pd
+import pytest
 
 from tests.fakes import FakeEngine, TraceMeter
 from udfs.abstract_partition import OUTPUT_DTYPES, TOKEN_COUNTS, PartitionSettings, abstract_batches
@@ -86,6 +87,13 @@ def test_an_engine_that_raised_is_not_used_again():
     first, second = list(rows)
     assert (first.status == "error").all() and (second.status == "ok").all()
     assert len(broken.calls) == 1 and len(fresh.calls) == 1
+
+
+def test_a_notes_mean_logprob_is_its_output_tokens_summed_log_probability_over_their_count():
+    """The cascade's confidence signal (routing.min_mean_logprob): over all of a chunked note's output tokens."""
+    confident = run([notes(2)], FakeEngine(logprob=-1.4)).notes  # 7 output tokens each
+    assert confident.mean_logprob.tolist() == [pytest.approx(-0.2)] * 2
+    assert run([notes(1)], FakeEngine()).notes.mean_logprob.isna().all()  # an engine that gives none: unknown
 
 
 def test_invalid_output_is_kept_with_its_status():

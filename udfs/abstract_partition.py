@@ -38,7 +38,8 @@ OUTPUT_SCHEMA = """
     partition_id int, task_attempt int, host string, executor_id string, pid int,
     note_id string, note_type string, status string, abstraction string, detail string,
     input_truncated boolean, input_flags string, finish_reason string,
-    prompt_tokens long, output_tokens long, cached_prompt_tokens long, chunks int, sections_dropped int
+    prompt_tokens long, output_tokens long, cached_prompt_tokens long, chunks int, sections_dropped int,
+    mean_logprob double
 """
 PANDAS_DTYPES = {"string": "object", "int": "Int32", "long": "Int64", "double": "float64", "boolean": "boolean"}
 OUTPUT_DTYPES = {name: PANDAS_DTYPES[kind] for name, kind in (f.split() for f in OUTPUT_SCHEMA.split(","))}
@@ -174,7 +175,7 @@ def abstract_chunk(
     except Exception as exc:  # the batch's notes are marked, the partition goes on
         log.error("engine failed on a batch of %d notes in partition %d: %s", len(chunk), task.partition_id, type(exc).__name__)
         error = dict(status=ERROR, abstraction=None, detail=f"engine error: {type(exc).__name__}", finish_reason=None,
-                     prompt_tokens=0, output_tokens=0, cached_prompt_tokens=0)
+                     prompt_tokens=0, output_tokens=0, cached_prompt_tokens=0, mean_logprob=None)
         return output_frame([identity | error for identity in identities]), True
     per_note = iter(generations)
     rows = []
@@ -203,13 +204,17 @@ def _notes_done_counter(totals: dict[str, int] | None, notes: int, prompts: int)
 
 
 def _token_counts(gens: list[Generation]) -> dict:
-    """A note's generation figures summed over its chunks; `length` if any chunk hit max_tokens."""
+    """A note's generation figures summed over its chunks; `length` if any chunk hit max_tokens; the mean
+    log-probability of its output tokens (None where the engine gave none)."""
     reasons = [g.finish_reason for g in gens]
+    output_tokens = sum(g.output_tokens for g in gens)
+    known = output_tokens and all(g.logprob is not None for g in gens)
     return dict(
         finish_reason="length" if "length" in reasons else reasons[-1],
         prompt_tokens=sum(g.prompt_tokens for g in gens),
-        output_tokens=sum(g.output_tokens for g in gens),
+        output_tokens=output_tokens,
         cached_prompt_tokens=sum(g.cached_prompt_tokens for g in gens),
+        mean_logprob=sum(g.logprob for g in gens) / output_tokens if known else None,
     )
 
 

@@ -41,6 +41,7 @@ class Generation:
     output_tokens: int
     finish_reason: str | None
     cached_prompt_tokens: int = 0  # prompt tokens served from vLLM's prefix cache
+    logprob: float | None = None  # the output tokens' summed log-probability (the model's own confidence)
 
 
 class Engine(Protocol):
@@ -129,6 +130,7 @@ class VllmEngine:
         params = SamplingParams(
             temperature=temperature,
             max_tokens=max_tokens,
+            logprobs=0,  # the sampled token's log-probability only: a cascade's confidence (cumulative_logprob)
             structured_outputs=StructuredOutputsParams(json=schema),
         )
         inputs = [p.text if p.token_ids is None else TokensPrompt(prompt_token_ids=p.token_ids) for p in prompts]
@@ -164,4 +166,5 @@ def _generation(output) -> Generation:
         output_tokens=len(completion.token_ids),
         finish_reason=completion.finish_reason,
         cached_prompt_tokens=output.num_cached_tokens or 0,
+        logprob=completion.cumulative_logprob,
     )
