@@ -2,7 +2,7 @@
 the tuned settings against the configured defaults and against naive one-by-one generation, on the same sample,
 interleaved, with the quality of each.
 
-    python bench/tuning.py [--trials 20] [--repeats 2] [--json bench/results/tuning.json]
+    python bench/tuning.py [--trials 20] [--repeats 3] [--json bench/results/tuning.json]
 
 The sample: the 36 sample notes (with gold labels, so F1 is against gold) and the first 28 non-empty MTSamples
 reports (long real notes, counted in the valid-JSON rate): 64 notes. Every run is a real job run in this driver
@@ -41,7 +41,7 @@ def sample(path: Path, reports: int = 28) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=RESULTS / "tuning.json")
     args = parser.parse_args()
     from jobs.tune_energy import main as tune

@@ -32,7 +32,7 @@ def report(result: RunResult) -> None:
     """The run's summary and its gate report, on the console."""
     from notewatt.reporting.summary import print_summary  # loaded during inference (prefetch)
 
-    print_summary(result.rollup, result.tables, result.tracked, result.stage_seconds)
+    print_summary(result.rollup, result.tables, result.tracked, result.stage_seconds, result.routes)
     if result.checks:
         print(gate_report(result.checks), flush=True)
 

@@ -1,6 +1,7 @@
 """Find the most energy-efficient settings for the hardware at hand: a search over the settings that change energy
-per note (variant, batching, max_num_seqs, max_tokens, dropped sections, sorting, prefix caching, partitions), each
-trial a real job run on a sample of the corpus, within a quality floor set by the configured settings.
+per note (variant, a cascade, batching, max_num_seqs, max_tokens, dropped sections, sorting, prefix caching,
+partitions), each trial a real job run on a sample of the corpus, within a quality floor set by the configured
+settings.
 
     spark-submit jobs/tune_energy.py [--notes PATH] [--trials N] [--write-profile conf/tuned.yaml]
                                      [abstract_notes options] [tuning.sample=64 tuning.space.engine.batch_size=[8,32] ...]
@@ -8,7 +9,10 @@ trial a real job run on a sample of the corpus, within a quality floor set by th
 The first trial runs the settings as configured; the others are Optuna's (TPE with constraints: F1, or agreement
 with the first trial where the notes have no gold, at most tuning.quality_margin below the first trial's, and no
 lower valid-JSON rate), pruned when clearly worse after their first partition. Trials run in this driver one after
-another, so engines load once per engine spec (and once more after a pruned trial). Each trial is an MLflow run
+another, so engines load once per engine spec (and once more after a pruned trial); no trial's figures hold an
+engine load, and every trial starts on an empty prefix cache (a reused engine's is reset), so trials compare alike.
+Settings that do not go together (a cascade whose small tier is the trial's variant) prune that trial unrun.
+Each trial is an MLflow run
 under the search's parent run, which holds the trials table, the energy-against-quality chart with its Pareto
 front, and the best settings as a profile (also written to --write-profile). Energy is labelled as in every run:
 on CPU the estimate ranks the settings, on GPUs NVML measures them.
@@ -17,6 +21,7 @@ on CPU the estimate ranks the settings, on GPUs NVML measures them.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import uuid
 from functools import partial
@@ -31,7 +36,7 @@ import optuna  # noqa: E402
 from jobs import abstract_notes  # noqa: E402
 from notewatt.cli import job_arguments, parse_job_config, run_job  # noqa: E402
 from notewatt.comparison import quality_column  # noqa: E402
-from notewatt.config import JobConfig, resolve_path, with_overrides  # noqa: E402
+from notewatt.config import ConfigError, JobConfig, resolve_path, with_overrides  # noqa: E402
 from notewatt.corpus import read_notes  # noqa: E402
 from notewatt.energy_frames import ledger_root  # noqa: E402
 from notewatt.inference import INFERENCE_JOB_GROUP, InferenceCancelled  # noqa: E402
@@ -46,6 +51,7 @@ from notewatt.tuning import (  # noqa: E402
 )
 
 TUNING_TAG = "notewatt.tuning"
+log = logging.getLogger("notewatt.tuning")
 
 
 def tuning_arguments() -> argparse.ArgumentParser:
@@ -66,9 +72,13 @@ class Search:
         settings = [p.override(trial.suggest_categorical(p.key, p.choices)) for p in self.parameters]
         run_id = f"{self.tune_id}-t{trial.number:02d}"
         trial.set_user_attr("run_id", run_id)
-        config = with_overrides(self.config, [*settings, *(self.floor.overrides() if self.floor else []),
-                                              f"corpus.limit={self.config.tuning.sample}", "cache.enabled=false",
-                                              f"run_id={run_id}"])
+        try:
+            config = with_overrides(self.config, [*settings, *(self.floor.overrides() if self.floor else []),
+                                                  f"corpus.limit={self.config.tuning.sample}", "cache.enabled=false",
+                                                  f"run_id={run_id}"])
+        except ConfigError as exc:  # settings that do not go together, e.g. a cascade whose small tier is the variant
+            log.info("trial %d not run: %s", trial.number, exc)
+            raise optuna.TrialPruned() from None
         self.spark.catalog.clearCache()  # what an earlier (pruned) trial left persisted
         ledger = f"{ledger_root(self.config)}/{run_id}"
         cancel = partial(self.spark.sparkContext.cancelJobGroup, INFERENCE_JOB_GROUP)

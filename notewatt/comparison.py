@@ -7,9 +7,10 @@ import pandas as pd
 
 COLUMNS = (
     "variant", "dtype", "run_id", "wh_per_1000_notes", "output_tokens_per_joule", "notes_per_s", "f1_overall",
-    "json_valid_rate", "energy_status", "notes",
+    "json_valid_rate", "wh_per_1000_correct_items", "energy_status", "notes",
 )
-NUMBERS = ("wh_per_1000_notes", "output_tokens_per_joule", "notes_per_s", "f1_overall", "json_valid_rate")
+NUMBERS = ("wh_per_1000_notes", "output_tokens_per_joule", "notes_per_s", "f1_overall", "json_valid_rate",
+           "wh_per_1000_correct_items")
 
 def comparison_table(rollups: list[dict]) -> pd.DataFrame:
     """The comparison's rows (from roll-up rows or equivalent dicts), ordered by energy, with a `quality`

@@ -126,12 +126,21 @@ class CacheConfig(StrictModel):
 
 
 class RoutingConfig(StrictModel):
-    """Small <-> large routing (notewatt/routing.py): notes the rule picks go to `small_variant`."""
+    """Small <-> large routing (notewatt/routing.py): a static rule sends the notes it picks to `small_variant`;
+    a cascade (notewatt/cascade.py) sends every note there first and escalates to the job's variant the notes whose
+    small output is not trusted."""
 
-    small_variant: str | None = Field(None, description="a variant for the notes the rule picks; null: no routing")
-    rule: Literal["length", "note_type"] = Field("length", description="length or note_type")
+    mode: Literal["static", "cascade"] = Field("static", description="static: a rule picks each note's variant "
+                                               "before inference; cascade: the small variant first, the job's "
+                                               "variant for the notes escalated")
+    small_variant: str | None = Field(None, description="the small tier; null: no routing")
+    rule: Literal["length", "note_type"] = Field("length", description="static: length or note_type")
     max_small_chars: int = Field(2000, gt=0, description="rule length: notes up to this many characters go small")
     small_note_types: list[str] = Field(default_factory=list, description="rule note_type: these go small")
+    min_mean_logprob: float | None = Field(None, le=0, description="cascade: a note whose small output's mean token "
+                                           "log-probability is below this is escalated too (every note whose output "
+                                           "is not ok always is); null: on failed outputs only. "
+                                           "jobs/calibrate_cascade.py picks it")
 
 
 class EnergyConfig(StrictModel):
@@ -192,6 +201,9 @@ class TuningConfig(StrictModel):
                                   "without gold) may be at most this below the first trial's")
     min_quality: float | None = Field(None, ge=0, le=1, description="an absolute floor on that figure as well")
     variants: list[str] = Field(default_factory=list, description="variants to try; []: only the job's variant")
+    cascades: list[str] = Field(default_factory=list, description="small variants to try as a cascade's first tier "
+                                "(routing.mode cascade before the trial's variant), besides the configured routing; "
+                                "add routing.min_mean_logprob to `space` to search its threshold too")
     space: dict[str, list[Any]] = Field(
         default_factory=lambda: {
             "engine.batch_size": [None, 8, 32],
@@ -325,6 +337,10 @@ def _validated(merged: dict) -> JobConfig:
     config = JobConfig.model_validate(merged)
     for name in config.variants_in_use:
         config.variant_config(name)  # fail early on an unknown variant
+    if config.routing.mode == "cascade" and len(config.variants_in_use) < 2:
+        raise ConfigError("routing.mode cascade needs routing.small_variant, a variant other than the job's")
+    if config.routing.mode == "cascade" and config.cache.enabled:
+        raise ConfigError("routing.mode cascade does not reuse outputs yet: set cache.enabled=false")
     return config
 
 

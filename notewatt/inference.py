@@ -114,12 +114,13 @@ def run_routes(
     routed: DataFrame, settings: dict[str, PartitionSettings], partitions: int, sort_by_length: bool
 ) -> DataFrame:
     """Each route's notes (the `variant` column routing set) through that variant's engines, one stage per
-    variant; a worker loads a variant's engine the first time it gets that variant's notes."""
+    variant; a worker loads a variant's engine the first time it gets that variant's notes. A static route
+    escalates no note (`escalation_reason` null; notewatt/cascade.py)."""
     outputs = [
         run_inference(routed.where(F.col("variant") == name), variant, partitions, sort_by_length)
         for name, variant in settings.items()
     ]
-    return reduce(DataFrame.unionByName, outputs)
+    return reduce(DataFrame.unionByName, outputs).withColumn("escalation_reason", F.lit(None).cast("string"))
 
 
 def task_start_failure(error_text: str) -> EngineStartError | MeteringError | GpuBindingError | None:

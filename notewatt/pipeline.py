@@ -9,7 +9,9 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
+from notewatt.cascade import final_rows
 from notewatt.config import JobConfig
 from notewatt.corpus import CorpusError
 from notewatt.energy_frames import energy_frames
@@ -20,6 +22,7 @@ from notewatt.rollup import RunInfo, route_rows, run_rollup_row, with_note_energ
 from notewatt.screening import ScreenCounts, Screened
 from notewatt.stages import StageClock
 from notewatt.table_store import TableStore
+from udfs.energy.vocabulary import wh
 from notewatt.tables import (
     DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, NOTE_SCORES, PARTITION_ENERGY, QUARANTINE, ROUTE_ROLLUP,
     Table,
@@ -89,15 +92,19 @@ def _run_results(store, config, generated: DataFrame, inputs: RunInputs, run, le
     partitions = energy.partitions.select("window_id", "partition_id", "notes", "energy_j", "output_tokens").toPandas()
     run = replace(run, energy=energy.energy)
     models = {v: config.variant_config(v).model for v in config.variants_in_use}
-    notes = with_reused_notes(with_note_energy(generated, energy.partitions), inputs.reuse, run.run_id, models)
+    passes = with_reused_notes(with_note_energy(generated, energy.partitions), inputs.reuse, run.run_id, models)
+    passes = passes.persist()  # a cascade's escalated notes have a row per pass (a cascade reuses no output)
+    notes = final_rows(passes, config.variant) if config.routing.mode == "cascade" else passes.withColumn(
+        "escalated", F.lit(False))
     notes = notes.persist()
     rollup = run_rollup_row(notes, energy.partitions, energy.loads, run)
     with clock.stage("quality"):
         quality = score_run_quality(inputs.reference, notes, run.run_id, config.variants_in_use, rollup["notes"],
                                     rollup["notes_ok"])
-    rollup |= _quality_fields(quality) | reconcile(inputs.counts, rollup["notes"])
+    rollup |= _quality_fields(quality, rollup) | reconcile(inputs.counts, rollup["notes"]) | {
+        "routing_mode": config.routing.mode if config.routing.small_variant else None}
     routes = [r | {"f1_overall": quality.route_f1.get(r["variant"])}
-              for r in route_rows(notes, energy.partitions, run.run_id, run.energy)]
+              for r in route_rows(passes, energy.partitions, run.run_id, run.energy)]
     tables = {
         NOTE_ABSTRACTIONS: notes, PARTITION_ENERGY: energy.partitions, DEVICE_ENERGY: energy.devices,
         ENGINE_LOADS: energy.loads, QUARANTINE: inputs.screened.quarantine,
@@ -108,6 +115,11 @@ def _run_results(store, config, generated: DataFrame, inputs: RunInputs, run, le
     return RunResults(tables, rollup, routes, quality, partitions)
 
 
-def _quality_fields(quality: RunQuality) -> dict:
+def _quality_fields(quality: RunQuality, rollup: dict) -> dict:
+    """The quality figures, and the energy per correct answer: Wh per 1,000 items the scorer counted as correct
+    (its true positives), over the energy of the notes it scored."""
+    correct = quality.metrics.get("correct_items")
+    per_item = wh(quality.scored_energy_j) / correct * 1000 if correct and quality.scored_energy_j is not None else None
     return {"quality_mode": quality.mode, "f1_overall": quality.metrics.get("f1_overall"),
-            "json_valid_rate": quality.metrics.get("json_valid_rate")}
+            "json_valid_rate": quality.metrics.get("json_valid_rate"),
+            "correct_items": None if correct is None else int(correct), "wh_per_1000_correct_items": per_item}

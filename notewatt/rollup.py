@@ -63,6 +63,7 @@ def _note_counts() -> list[Column]:
         F.coalesce(F.sum("reused_output_tokens"), F.lit(0)).alias("reused_output_tokens"),
         F.sum("cached_prompt_tokens").alias("cached_prompt_tokens"),
         _dtypes(F.collect_set("dtype")).alias("dtype"),
+        F.sum(F.col("escalation_reason").isNotNull().cast("long")).alias("escalated_notes"),  # on to the large tier
     ]
 
 
@@ -86,7 +87,9 @@ def route_rows(notes: DataFrame, partitions: DataFrame, run_id: str, energy: Run
 
 
 def route_rollup(notes: DataFrame, partitions: DataFrame, run_id: str) -> DataFrame:
-    """One row per variant the run used (two when routing small <-> large): its notes, energy and efficiency."""
+    """One row per variant the run used (two when routing small <-> large): its notes, energy and efficiency, and
+    the share of its notes escalated to the large tier (a cascade's small tier; 0 elsewhere). `notes` are note rows
+    of one pass each: a cascade's escalated notes count in both tiers."""
     energy = partitions.groupBy("variant").agg(
         F.sum("energy_j").alias("energy_j"), measured_share(partitions).alias("measured_share"),
     )
@@ -105,6 +108,8 @@ def route_rollup(notes: DataFrame, partitions: DataFrame, run_id: str) -> DataFr
         F.try_divide("output_tokens", "energy_j").alias("output_tokens_per_joule"),
         "measured_share",
         "dtype",
+        "escalated_notes",
+        F.try_divide("escalated_notes", "notes").alias("escalation_rate"),
     )
 
 
@@ -228,4 +233,6 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         "partial_partitions",
         "shared_device_partitions",
         *_impact(energy_wh, F.col("notes"), run.impact),
+        "escalated_notes",
+        F.try_divide("escalated_notes", "notes").alias("escalation_rate"),
     )

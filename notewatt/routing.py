@@ -1,4 +1,5 @@
-"""Small <-> large routing: which variant abstracts each note, by a rule from `routing` in the config."""
+"""Small <-> large routing: which variant abstracts each note first, by a rule from `routing` in the config (a
+cascade starts every note on the small variant: notewatt/cascade.py)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ def small_rule(notes: DataFrame, routing: RoutingConfig) -> Column:
 
 
 def route_notes(notes: DataFrame, routing: RoutingConfig, default_variant: str) -> DataFrame:
-    """The notes with a `variant` column: the small tier where the rule says so, else the job's variant."""
+    """The notes with a `variant` column: the small tier where the rule says so (every note in a cascade), else
+    the job's variant."""
     if not routing.small_variant:
         return notes.withColumn("variant", F.lit(default_variant))
+    if routing.mode == "cascade":
+        return notes.withColumn("variant", F.lit(routing.small_variant))
     return notes.withColumn(
         "variant", F.when(small_rule(notes, routing), F.lit(routing.small_variant)).otherwise(F.lit(default_variant))
     )

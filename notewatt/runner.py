@@ -2,7 +2,7 @@
 compare_variants, tune_energy), bench/ and the tests all run the job through it; jobs/abstract_notes.py is its
 command line.
 
-notes -> screening (quarantine) -> Spark NLP (optional) -> routing (small/large variant) -> output reuse
+notes -> screening (quarantine) -> Spark NLP (optional) -> routing (small/large variant, or a cascade) -> output reuse
       -> prompts -> engine -> note rows + energy windows in the ledger (on executors, udfs/) -> tables and roll-up
       from the rows and the ledger (+ quality) -> gate -> Delta + MLflow.
 """
@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pyspark.sql import SparkSession
 
 from notewatt.config import JobConfig, resolve_path
+from notewatt.cascade import run_cascade
 from notewatt.corpus import read_notes
 from notewatt.energy_frames import ledger_folder
 from notewatt.engine_sizing import fitted_partitions
@@ -97,8 +98,13 @@ def run(config: JobConfig, spark: SparkSession | None = None, clock: StageClock 
         total = to_generate.count()
     started_at, inference_start = datetime.now(timezone.utc), time.monotonic()
     prefetch(config.mlflow)  # MLflow (its store too) and the charts, made ready while the driver waits on inference
-    with clock.stage("inference"), Progress(ledger, total, config.progress_s):
-        outputs = run_routes(to_generate, settings, partitions, config.engine.sort_by_length)
+    cascade = config.routing.mode == "cascade"
+    with clock.stage("inference"), Progress(ledger, total, config.progress_s, config.variant if cascade else None):
+        if cascade:
+            outputs = run_cascade(to_generate, settings[config.routing.small_variant], settings[config.variant],
+                                  config.routing, partitions, config.engine.sort_by_length)
+        else:
+            outputs = run_routes(to_generate, settings, partitions, config.engine.sort_by_length)
     info = RunInfo(
         run_id, config.variant, config.selected_variant.model, started_at, time.monotonic() - inference_start, impact,
         preprocess_s=preprocess and preprocess.wall_s,

@@ -76,7 +76,7 @@ NOTE_ABSTRACTIONS = Table("note_abstractions", (
     "status string, abstraction string, prompt_tokens bigint, output_tokens bigint, finish_reason string, "
     "energy_j double, energy_source string, note_type string, detail string, input_truncated boolean, "
     "input_flags string, cached_prompt_tokens bigint, chunks int, sections_dropped int, cache_hit boolean, "
-    "reused_output_tokens bigint, dtype string"
+    "reused_output_tokens bigint, dtype string, mean_logprob double, escalated boolean, escalation_reason string"
 ))
 PARTITION_ENERGY = Table("partition_energy", (
     "run_id string, partition_id int, task_attempt int, window_id string, host string, executor_id string, "
@@ -116,17 +116,19 @@ RUN_ROLLUP = Table("run_rollup", (
     "shared_device_partitions bigint, facility_wh_per_1000_notes double, gco2e_per_1000_notes double, "
     "cost_per_1000_notes double, pue double, carbon_intensity_g_per_kwh double, carbon_intensity_source string, "
     "price_per_kwh double, currency string, quality_mode string, f1_overall double, json_valid_rate double, "
-    f"notes_in int, notes_quarantined int, {_STAGE_TIMES}, dtype string"
+    f"notes_in int, notes_quarantined int, {_STAGE_TIMES}, dtype string, routing_mode string, escalated_notes bigint, "
+    "escalation_rate double, correct_items bigint, wh_per_1000_correct_items double"
 ))
 ROUTE_ROLLUP = Table("route_rollup", (
     "run_id string, variant string, notes bigint, notes_ok bigint, notes_reused bigint, prompt_tokens bigint, "
     "output_tokens bigint, energy_wh double, wh_per_1000_notes double, output_tokens_per_joule double, "
-    "energy_status string, measured_share double, f1_overall double, dtype string"
+    "energy_status string, measured_share double, f1_overall double, dtype string, escalated_notes bigint, "
+    "escalation_rate double"
 ))
 VARIANT_COMPARISONS = Table("variant_comparisons", (
     "comparison_id string, variant string, dtype string, run_id string, wh_per_1000_notes double, output_tokens_per_joule double, "
-    "notes_per_s double, f1_overall double, json_valid_rate double, energy_status string, notes bigint, "
-    "on_front boolean"
+    "notes_per_s double, f1_overall double, json_valid_rate double, wh_per_1000_correct_items double, "
+    "energy_status string, notes bigint, on_front boolean"
 ), key="comparison_id")
 OUTPUT_CACHE = Table("output_cache", (  # not per run: one row per cache key, added by MERGE; no note text
     "cache_key string, variant string, model string, status string, abstraction string, finish_reason string, "

@@ -56,6 +56,8 @@ def setting_value(config: JobConfig, key: str):
 def search_space(config: JobConfig) -> list[Parameter]:
     """The settings to search, each with the configured value first, every value checked as a valid setting."""
     space = dict(config.tuning.space) | ({"variant": config.tuning.variants} if config.tuning.variants else {})
+    if config.tuning.cascades:
+        space["routing"] = [{"mode": "cascade", "small_variant": small} for small in config.tuning.cascades]
     parameters = []
     for key, values in space.items():
         current = setting_value(config, key)

@@ -23,10 +23,12 @@ def test_quality_falls_back_to_valid_json_when_a_run_was_not_scored():
 def test_table_rows_fit_the_delta_schema(spark):
     from notewatt.tables import VARIANT_COMPARISONS
 
-    table = comparison_table([rollup("a", 20, None), rollup("b", 10, 0.4) | {"notes": 36.0, "dtype": "bfloat16"}])
+    table = comparison_table([rollup("a", 20, None), rollup("b", 10, 0.4) | {"notes": 36.0, "dtype": "bfloat16",
+                                                                             "wh_per_1000_correct_items": 2.5}])
     rows = spark.createDataFrame(table_rows(table, "cmp"), VARIANT_COMPARISONS.schema).collect()  # MLflow: floats
     [a, b] = sorted(rows, key=lambda r: r.variant)
     assert (a.notes, b.notes, a.f1_overall, b.on_front, b.dtype) == (36, 36, None, True, "bfloat16")
+    assert (a.wh_per_1000_correct_items, b.wh_per_1000_correct_items) == (None, 2.5)  # energy per correct answer
 
 
 def test_pareto_frontier_on_ties():
@@ -37,7 +39,7 @@ def test_pareto_frontier_on_ties():
 
 
 def test_pareto_chart_draws(tmp_path):
-    table = comparison_table([rollup("a", 20, 0.5), rollup("b", 10, 0.4)])
+    table = comparison_table([rollup("a", 20, 0.5) | {"wh_per_1000_correct_items": 3.1}, rollup("b", 10, 0.4)])
     pareto_chart(table, "f1_overall").savefig(tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 1000
 

@@ -148,3 +148,15 @@ def test_example_criteria_load_and_are_strict():
     assert criteria.tolerances.max_energy_regression == Tolerances().max_energy_regression  # the default, not a copy
     with pytest.raises(ValidationError):
         GateCriteria.model_validate({"targets": {"max_wh_per_note": 1}})
+
+
+def test_energy_per_correct_answer_has_a_ceiling_and_an_unscored_run_fails_it():
+    ceiling = Targets(max_wh_per_1000_correct_items=10.0)
+    assert gate_passed(check_targets({"wh_per_1000_correct_items": 9.5}, QUALITY, ceiling))
+    [over] = check_targets({"wh_per_1000_correct_items": 10.5}, QUALITY, ceiling)
+    assert (over.name, over.passed) == ("wh_per_1000_correct_items", False)
+    [unscored] = check_targets({"wh_per_1000_correct_items": None}, QUALITY, ceiling)
+    assert not unscored.passed and "no correct item" in unscored.detail
+    [incomplete] = check_targets({"wh_per_1000_correct_items": 1.0, "energy_status": "incomplete"}, QUALITY, ceiling)
+    assert not incomplete.passed and "lower bound" in incomplete.detail
+

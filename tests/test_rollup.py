@@ -17,6 +17,14 @@ from udfs.energy.vocabulary import J_PER_WH
 NOTE_COLS = ("partition_id int, note_id string, status string, prompt_tokens long, output_tokens long, "
              "variant string, cache_hit boolean, reused_output_tokens long, cached_prompt_tokens long, dtype string, "
              "window_id string")
+def notes_frame(spark, rows, reasons=None):
+    """Note rows as the driver has them: each with the reason it was escalated in a cascade (none here unless
+    given, by (note_id, variant))."""
+    reasons = reasons or {}
+    return spark.createDataFrame([(*row, reasons.get((row[1], row[5]))) for row in rows],
+                                 f"{NOTE_COLS}, escalation_reason string")
+
+
 IMPACT = ImpactFactors(pue=1.2, carbon_intensity_g_per_kwh=400.0, carbon_intensity_source="config",
                        price_per_kwh=0.25, currency="EUR")
 STARTED = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -60,9 +68,9 @@ def run(spark):
     """Three notes in two partitions (one partial), a warmed worker and a plain one, and a discarded attempt."""
     discarded = window("failed", device("rapl", 200.0, scope="device"), state=FAILED, pid=9)
     energy = frames(spark, [P0, P1, *LOADS, discarded], {"p0", "p1"})
-    notes = spark.createDataFrame(
-        [(0, "a", "ok", 10, 30, "v", False, 0, 5, "bfloat16", "p0"), (0, "b", "ok", 30, 30, "v", False, 0, 5, "bfloat16", "p0"),
-         (1, "c", "truncated", 20, 80, "v", False, 0, 0, "bfloat16", "p1")], NOTE_COLS)
+    notes = notes_frame(spark, [
+        (0, "a", "ok", 10, 30, "v", False, 0, 5, "bfloat16", "p0"), (0, "b", "ok", 30, 30, "v", False, 0, 5, "bfloat16", "p0"),
+        (1, "c", "truncated", 20, 80, "v", False, 0, 0, "bfloat16", "p1")])
     return notes, energy
 
 
@@ -124,7 +132,7 @@ def test_a_spark_nlp_stage_of_unknown_energy_leaves_the_all_in_figure_unknown_no
 
 def test_reused_notes_cost_nothing_and_the_avoided_energy_is_estimated_at_the_runs_rate(run, spark):
     notes, energy = run
-    reused = spark.createDataFrame([(None, "d", "ok", 0, 0, "v", True, 70, 0, None, None)], NOTE_COLS)
+    reused = notes_frame(spark, [(None, "d", "ok", 0, 0, "v", True, 70, 0, None, None)])
     row = run_rollup_row(notes.unionByName(reused), energy.partitions, energy.loads, run_info(energy.energy))
     assert (row["notes"], row["notes_reused"], row["cache_hit_rate"]) == (4, 1, 0.25)
     assert row["energy_wh"] == pytest.approx(400 / J_PER_WH)  # unchanged: the reused note generated nothing
@@ -135,7 +143,7 @@ def test_reused_notes_cost_nothing_and_the_avoided_energy_is_estimated_at_the_ru
 
 def test_a_run_where_every_note_was_reused_has_no_inference_energy(spark):
     energy = frames(spark, [], set())
-    notes = spark.createDataFrame([(None, "d", "ok", 0, 0, "v", True, 70, 0, None, None)], NOTE_COLS)
+    notes = notes_frame(spark, [(None, "d", "ok", 0, 0, "v", True, 70, 0, None, None)])
     row = run_rollup_row(notes, energy.partitions, energy.loads, run_info(energy.energy, duration_s=2.0))
     assert (row["energy_status"], row["energy_wh"], row["wh_per_1000_notes"]) == ("no_inference", 0.0, 0.0)
     assert row["output_tokens_per_joule"] is None and row["energy_avoided_wh"] is None
@@ -147,7 +155,7 @@ def test_a_window_of_0_j_gives_no_tokens_per_wh_instead_of_failing_the_run(spark
     try_divide)."""
     zero = window("z", device("estimate", 0.0), notes=1, prompt=5, output=5)
     energy = frames(spark, [zero], {"z"})
-    notes = spark.createDataFrame([(0, "a", "ok", 5, 5, "v", False, 0, 0, "bfloat16", "z")], NOTE_COLS)
+    notes = notes_frame(spark, [(0, "a", "ok", 5, 5, "v", False, 0, 0, "bfloat16", "z")])
     row = run_rollup_row(notes, energy.partitions, energy.loads, run_info(energy.energy))
     assert row["tokens_per_wh_p50"] is None and row["output_tokens_per_joule"] is None
 
@@ -160,10 +168,10 @@ def test_route_rollup_gives_each_variant_its_own_energy_and_status(spark):
         window("l1", device("estimate", 72.0), variant="large", start=2.0, end=3.0, notes=1, prompt=30, output=50),
     ]
     energy = frames(spark, entries, {"s0", "l0", "l1"})
-    notes = spark.createDataFrame(
-        [(0, "a", "ok", 10, 30, "small", False, 0, 0, "float32", "s0"),
-         (0, "b", "ok", 30, 50, "large", False, 0, 0, "bfloat16", "l0"),
-         (1, "c", "ok", 30, 50, "large", False, 0, 0, "bfloat16", "l1")], NOTE_COLS)
+    notes = notes_frame(spark, [
+        (0, "a", "ok", 10, 30, "small", False, 0, 0, "float32", "s0"),
+        (0, "b", "ok", 30, 50, "large", False, 0, 0, "bfloat16", "l0"),
+        (1, "c", "ok", 30, 50, "large", False, 0, 0, "bfloat16", "l1")])
     by_route = {r["variant"]: r for r in route_rows(notes, energy.partitions, "r", energy.energy)}
     assert by_route["small"]["wh_per_1000_notes"] == pytest.approx(36 / J_PER_WH * 1000)
     assert by_route["large"]["wh_per_1000_notes"] == pytest.approx(144 / J_PER_WH / 2 * 1000)
@@ -171,6 +179,23 @@ def test_route_rollup_gives_each_variant_its_own_energy_and_status(spark):
     assert (by_route["small"]["energy_status"], by_route["large"]["energy_status"]) == ("estimated", "partly_estimated")
     assert (by_route["small"]["measured_share"], by_route["large"]["measured_share"]) == (0.0, pytest.approx(54 / 144))
     assert (by_route["small"]["dtype"], by_route["large"]["dtype"]) == ("float32", "bfloat16")
+    assert (by_route["small"]["escalated_notes"], by_route["small"]["escalation_rate"]) == (0, 0.0)  # a static rule
+
+
+def test_a_cascades_small_tier_says_how_many_of_its_notes_it_escalated(spark):
+    """route_rollup counts a cascade's passes: the small tier saw every note, the large one the escalated."""
+    entries = [window("s0", device("estimate", 40.0), variant="small", notes=2, prompt=40, output=40),
+               window("l0", device("estimate", 90.0), variant="large", notes=1, prompt=20, output=30)]
+    energy = frames(spark, entries, {"s0", "l0"})
+    passes = notes_frame(spark, [(0, "a", "ok", 20, 20, "small", False, 0, 0, "float32", "s0"),
+                                 (0, "b", "invalid_json", 20, 20, "small", False, 0, 0, "float32", "s0"),
+                                 (0, "b", "ok", 20, 30, "large", False, 0, 0, "float32", "l0")],
+                         reasons={("b", "small"): "status invalid_json"})
+    by_route = {r["variant"]: r for r in route_rows(passes, energy.partitions, "r", energy.energy)}
+    assert (by_route["small"]["notes"], by_route["small"]["escalated_notes"], by_route["small"]["escalation_rate"]) == (
+        2, 1, 0.5)
+    assert (by_route["large"]["notes"], by_route["large"]["escalated_notes"]) == (1, 0)
+    assert by_route["large"]["wh_per_1000_notes"] == pytest.approx(90 / J_PER_WH * 1000)
 
 
 def test_derived_impact_figures_per_1000_notes(run):
@@ -194,7 +219,7 @@ def test_energy_status_and_measured_share(spark, sources, status):
                                 for s in names], start=10.0 * i, end=10.0 * i + 1, notes=1, prompt=1, output=1)
                for i, names in enumerate(sources)]
     energy = frames(spark, entries, {e.window_id for e in entries})
-    notes = spark.createDataFrame([(0, "a", "ok", 1, 1, "v", False, 0, 0, "bfloat16", "w0")], NOTE_COLS)
+    notes = notes_frame(spark, [(0, "a", "ok", 1, 1, "v", False, 0, 0, "bfloat16", "w0")])
     no_impact = ImpactFactors(1.0, None, None, None, "USD")
     row = run_rollup_row(notes, energy.partitions, energy.loads, run_info(energy.energy, 1.0, no_impact))
     assert row["energy_status"] == status and row["energy_status_reason"] is None
@@ -209,7 +234,7 @@ def test_warm_ups_of_idle_workers_are_engine_load_energy_not_retries(spark):
                        pid=5)
     idle = window("idle", device("rapl", 25.0, scope="device", name="cpu"), kind=WARM_UP, start=20.0, end=30.0, pid=6)
     energy = frames(spark, [P0, *LOADS, importing, idle], {"p0"})
-    notes = spark.createDataFrame([(0, "a", "ok", 40, 60, "v", False, 0, 0, "bfloat16", "p0")], NOTE_COLS)
+    notes = notes_frame(spark, [(0, "a", "ok", 40, 60, "v", False, 0, 0, "bfloat16", "p0")])
     row = run_rollup_row(notes, energy.partitions, energy.loads, run_info(energy.energy))
     assert (row["unreported_warm_ups"], row["engine_load_unfinished_windows"]) == (2, 1)  # workers 5 and 6
     assert row["engine_load_status"] == "partly_estimated"  # their RAPL beside the other loads' estimate
@@ -220,7 +245,7 @@ def test_warm_ups_of_idle_workers_are_engine_load_energy_not_retries(spark):
 def test_a_ledger_that_could_not_be_read_leaves_every_energy_figure_unknown(spark):
     energy = frames(spark, [], set())
     unread = type(energy.energy)(readable=False)
-    notes = spark.createDataFrame([(0, "a", "ok", 1, 1, "v", False, 0, 0, "bfloat16", "p0")], NOTE_COLS)
+    notes = notes_frame(spark, [(0, "a", "ok", 1, 1, "v", False, 0, 0, "bfloat16", "p0")])
     row = run_rollup_row(notes, energy.partitions, energy.loads, run_info(unread))
     assert row["energy_status"] == "incomplete" and "could not be read" in row["energy_status_reason"]
     assert row["retry_energy_j"] is None and row["engine_load_wh"] is None and row["wh_per_1000_notes_all_in"] is None

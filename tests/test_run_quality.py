@@ -18,9 +18,9 @@ WRONG = GOLD | {"problems": ["gout"]}
 def setup(spark, tmp_path):
     (tmp_path / "gold.jsonl").write_text("\n".join(json.dumps({"note_id": i, "abstraction": GOLD}) for i in "abc"))
     notes = spark.createDataFrame([
-        ("a", "small", "ok", json.dumps(GOLD)), ("b", "large", "ok", json.dumps(WRONG)),
-        ("c", "large", "invalid_json", "{"), ("x", "large", "ok", json.dumps(GOLD)),  # x: no gold
-    ], "note_id string, variant string, status string, abstraction string")
+        ("a", "small", "ok", json.dumps(GOLD), 1.0), ("b", "large", "ok", json.dumps(WRONG), 2.0),
+        ("c", "large", "invalid_json", "{", 4.0), ("x", "large", "ok", json.dumps(GOLD), 8.0),  # x: no gold
+    ], "note_id string, variant string, status string, abstraction string, energy_j double")
     return TableStore(spark, OutputConfig(path=str(tmp_path))), notes, str(tmp_path / "gold.jsonl")
 
 
@@ -32,6 +32,8 @@ def test_routes_are_scored_from_one_pass_over_the_gold_notes(setup):
     assert quality.metrics["notes_scored"] == 3 and quality.metrics["notes_without_gold"] == 1
     assert quality.route_f1["small"] == 1.0 and quality.route_f1["large"] < quality.metrics["f1_overall"] < 1.0
     assert {r["note_id"] for r in quality.note_scores} == {"a", "b", "c"}
+    assert quality.metrics["correct_items"] == 3  # a: hypertension and never; b: never
+    assert quality.scored_energy_j == 7.0  # the energy per correct answer is over the scored notes' energy only
 
 
 def test_a_run_without_a_reference_keeps_its_valid_json_rate(setup):

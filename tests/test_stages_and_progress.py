@@ -53,6 +53,14 @@ def test_the_progress_line_counts_the_latest_attempt_of_each_partition():
                     "about 8 min left")
 
 
+def test_a_cascades_escalated_notes_are_counted_apart_from_the_notes_done():
+    from dataclasses import replace
+
+    entries = [entry(0, 0, 30, 360.0, "closed"), replace(entry(0, 0, 12, 360.0), variant="large")]
+    line = progress_line(entries, 30, elapsed_s=60.0, escalated_to="large")
+    assert line.startswith("inference: 30 of 30 notes (100.0 %) (+ 12 escalated), 0.2000 Wh so far")
+
+
 def test_progress_lines_are_logged_while_the_block_runs(tmp_path, caplog):
     (tmp_path / "w.json").write_text(entry(0, 0, 5, 36.0).to_json())
     with caplog.at_level("INFO", logger="notewatt.progress"), Progress(str(tmp_path), 10, every_s=0.05):

@@ -30,6 +30,8 @@ def test_the_space_puts_the_configured_value_first_and_adds_the_variants():
     assert space["variant"] == ('"qwen-coder-1500m"', '"qwen-coder-500m"', '"smollm2-135m"')  # the ladder
     assert json.loads(space["preprocess.drop_sections"][1])[0] == "ANESTHESIA"
     assert configured(search_space(config()))["spark.partitions"] == "null"
+    routing = [json.loads(choice) for choice in space["routing"]]  # the configured routing, then the cascades
+    assert routing[0]["mode"] == "static" and routing[1] == {"mode": "cascade", "small_variant": "qwen-coder-500m"}
 
 
 @pytest.mark.parametrize("override, named", [

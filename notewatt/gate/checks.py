@@ -33,6 +33,7 @@ def _value(mapping: Mapping, key: str) -> float | None:
 
 
 NO_QUALITY = "not reported: the run was not scored (set quality.gold_path or quality.reference_run_id)"
+NO_CORRECT_ITEMS = "not reported: the run was not scored, or the scorer found no correct item"
 
 
 def _bound(name: str, observed: float | None, limit: float, at_least: bool, missing: str = "not reported") -> Check:
@@ -42,7 +43,7 @@ def _bound(name: str, observed: float | None, limit: float, at_least: bool, miss
     return Check(name, passed, observed, limit, f"{'>=' if at_least else '<='} {limit:g} required")
 
 
-ENERGY_TARGETS = ("tokens_per_wh_p5", "wh_per_1000_notes")
+ENERGY_TARGETS = ("tokens_per_wh_p5", "wh_per_1000_notes", "wh_per_1000_correct_items")
 
 
 def check_targets(rollup: Mapping, quality: Mapping, targets: Targets) -> list[Check]:
@@ -52,6 +53,7 @@ def check_targets(rollup: Mapping, quality: Mapping, targets: Targets) -> list[C
     bounds = [
         ("tokens_per_wh_p5", rollup, targets.min_tokens_per_wh_p5, True, "not reported"),
         ("wh_per_1000_notes", rollup, targets.max_wh_per_1000_notes, False, "not reported"),
+        ("wh_per_1000_correct_items", rollup, targets.max_wh_per_1000_correct_items, False, NO_CORRECT_ITEMS),
         ("f1_overall", quality, targets.min_f1_overall, True, NO_QUALITY),
         ("json_valid_rate", quality, targets.min_json_valid_rate, True, "not reported"),
     ]

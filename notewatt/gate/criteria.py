@@ -17,6 +17,8 @@ class Targets(StrictModel):
     min_tokens_per_wh_p5: float | None = Field(None, description="run_rollup.tokens_per_wh_p5 (the partitions' p5 "
                                                "of output tokens per Wh: a floor under the worst) must be at least this")
     max_wh_per_1000_notes: float | None = Field(None, description="run_rollup.wh_per_1000_notes must be at most this")
+    max_wh_per_1000_correct_items: float | None = Field(None, description="run_rollup.wh_per_1000_correct_items (energy "
+                                                        "per correct answer; a scored run) must be at most this")
     min_f1_overall: float | None = Field(None, description="micro F1 over the abstraction fields (0-1)")
     min_json_valid_rate: float | None = Field(None, description="share of the run's notes with status ok")
 

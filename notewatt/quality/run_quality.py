@@ -29,6 +29,7 @@ class RunQuality:
     metrics: dict[str, float]  # json_valid_rate always; f1_overall, per field, notes_scored... when scored
     route_f1: dict[str, float | None]  # each variant's F1 over its own notes
     note_scores: list[dict] = field(default_factory=list)  # note_scores rows; empty when not scored
+    scored_energy_j: float | None = None  # the energy charged to the scored notes (a cascade's: both passes)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ def score_run_quality(reference: Reference | None, note_rows: DataFrame, run_id:
     if reference is None:
         return RunQuality(NOT_SCORED, metrics, dict.fromkeys(variants))
     ids = sorted(reference.labels)
-    wanted = note_rows.where(F.col("note_id").isin(ids)).select("note_id", "variant", "status", "abstraction")
+    wanted = note_rows.where(F.col("note_id").isin(ids)).select("note_id", "variant", "status", "abstraction",
+                                                                "energy_j")
     scoreable = wanted.collect()
     scored = score_notes([(n.note_id, n.status, n.abstraction) for n in scoreable], reference.labels, reference.mode)
     metrics |= scored.metrics() | {
@@ -82,4 +84,6 @@ def score_run_quality(reference: Reference | None, note_rows: DataFrame, run_id:
     }
     route_f1 = {v: scored.metrics({n.note_id for n in scoreable if n.variant == v}).get("f1_overall")
                 for v in variants}
-    return RunQuality(reference.mode, metrics, route_f1, scored.rows(run_id))
+    energy = [n.energy_j for n in scoreable]  # None: a note whose window the ledger lacks
+    return RunQuality(reference.mode, metrics, route_f1, scored.rows(run_id),
+                      None if None in energy else sum(energy, 0.0))

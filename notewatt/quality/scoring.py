@@ -212,8 +212,9 @@ def score_note(predicted: Mapping | None, gold: Mapping) -> dict[str, FieldScore
 
 def summarise(note_scores: Iterable[Mapping[str, FieldScore]]) -> dict[str, float]:
     """MLflow-ready metrics: `precision.<field>`, `recall.<field>`, `f1.<field>` (micro over notes),
-    `precision_overall`/`recall_overall`/`f1_overall` (micro over OVERALL_FIELDS) and `notes_scored`. With no
-    note scored, the precision/recall/F1 metrics are left out rather than reported as vacuously perfect."""
+    `precision_overall`/`recall_overall`/`f1_overall` (micro over OVERALL_FIELDS), `correct_items` (their true
+    positives) and `notes_scored`. With no note scored, the precision/recall/F1 metrics are left out rather than
+    reported as vacuously perfect."""
     totals = dict.fromkeys(FIELDS, _NOTHING)
     scored = 0
     for note in note_scores:
@@ -223,6 +224,7 @@ def summarise(note_scores: Iterable[Mapping[str, FieldScore]]) -> dict[str, floa
     if not scored:
         return metrics
     overall = sum((totals[f] for f in OVERALL_FIELDS), _NOTHING)
+    metrics["correct_items"] = float(overall.tp)
     for name, score in {**{f".{f}": totals[f] for f in FIELDS}, "_overall": overall}.items():
         metrics.update({f"precision{name}": score.precision, f"recall{name}": score.recall, f"f1{name}": score.f1})
     return metrics

@@ -82,7 +82,8 @@ def partition_distribution_chart(partitions: pd.DataFrame, order: list[str]):
 
 def pareto_chart(runs: pd.DataFrame, quality_label: str, what: str = "Variants"):
     """Wh per 1,000 notes against `quality` per run (`what` they are: variants, or the tuner's trials), by energy
-    status; the Pareto front (`on_front`) dashed. Runs without a quality figure are left out."""
+    status; the Pareto front (`on_front`) dashed; each point names its run and, where scored, its Wh per 1,000
+    correct items (energy per correct answer). Runs without a quality figure are left out."""
     runs = runs.dropna(subset=["quality"])
     figure, ax = plt.subplots(figsize=(7, 5))
     for name, group in runs.groupby("energy_status"):
@@ -91,8 +92,10 @@ def pareto_chart(runs: pd.DataFrame, quality_label: str, what: str = "Variants")
     front = runs[runs["on_front"]].sort_values("wh_per_1000_notes")
     ax.plot(front["wh_per_1000_notes"], front["quality"], color="tab:gray", linestyle="--", label="Pareto front")
     for _, run in runs.iterrows():
-        ax.annotate(run["variant"], (run["wh_per_1000_notes"], run["quality"]), textcoords="offset points",
-                    xytext=(5, 5), fontsize=8)
+        per_item = run.get("wh_per_1000_correct_items")
+        label = run["variant"] if pd.isna(per_item) else f"{run['variant']}\n{per_item:.3g} Wh / 1,000 correct items"
+        ax.annotate(label, (run["wh_per_1000_notes"], run["quality"]), textcoords="offset points", xytext=(5, 5),
+                    fontsize=8)
     ax.set(title=f"{what}: energy vs {quality_label}", xlabel="Wh per 1,000 notes (lower is better)",
            ylabel=f"{quality_label} (higher is better)")
     ax.legend()

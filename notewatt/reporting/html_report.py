@@ -65,6 +65,7 @@ def _figures(rollup: dict) -> list[Figure]:
                f"{_num(rollup['tokens_per_wh_p5'], ',.0f')} / {_num(rollup['tokens_per_wh_p50'], ',.0f')} / "
                f"{_num(rollup['tokens_per_wh_p95'], ',.0f')}", "over partitions", status=energy),
         _quality(rollup),
+        *_cascade(rollup),
         Figure("Notes per s", _num(rollup["notes_per_s"], ".3f"),
                f"{_num(rollup['duration_s'], '.1f')} s inference stage, engine loads included"),
         Figure("Engine loads", engine_loads_text(rollup), "not charged to notes",
@@ -109,7 +110,20 @@ def _quality(rollup: dict) -> Figure:
     if rollup.get("f1_overall") is None:
         return Figure("Quality (F1)", "not scored", str(rollup.get("quality_mode") or ""))
     return Figure("Quality (F1 overall)", _num(rollup["f1_overall"], ".3f"),
-                  f"valid JSON {_num(rollup['json_valid_rate'], '.3f')}, against {rollup['quality_mode']}")
+                  f"valid JSON {_num(rollup['json_valid_rate'], '.3f')}, against {rollup['quality_mode']}; "
+                  f"{_num(rollup.get('wh_per_1000_correct_items'), '.3f')} Wh per 1,000 correct items "
+                  f"({rollup.get('correct_items')} correct)")
+
+
+def _cascade(rollup: dict) -> list[Figure]:
+    """A cascade's split: the notes the small tier kept and those escalated to the large one (route_rollup has
+    each tier's energy)."""
+    if rollup.get("routing_mode") != "cascade":
+        return []
+    escalated, notes = rollup["escalated_notes"], rollup["notes"]
+    return [Figure("Cascade", f"{escalated:,} of {notes:,} notes escalated",
+                   f"{_num(100 * (rollup['escalation_rate'] or 0), '.1f')} % to {rollup['variant']}; an escalated "
+                   "note's energy is both passes'")]
 
 
 def _derived(rollup: dict) -> list[Figure]:

@@ -34,7 +34,19 @@ def _quality(rollup: dict) -> str:
     if rollup["f1_overall"] is None:
         return f"  quality                not scored ({rollup['quality_mode']})"
     return (f"  quality                F1 {rollup['f1_overall']:.3f}, valid JSON {rollup['json_valid_rate']:.3f}"
-            f"  (against {rollup['quality_mode']})")
+            f"  (against {rollup['quality_mode']}); {_num(rollup.get('wh_per_1000_correct_items'))} Wh per 1,000 "
+            f"correct items ({rollup.get('correct_items')} correct)")
+
+
+def _routes(rollup: dict, routes: list[dict]) -> list[str]:
+    """Each route's share of the run where it had two (a cascade: the notes each tier abstracted, escalations)."""
+    if len(routes) < 2:
+        return []
+    lines = [f"  routing                {rollup['routing_mode']}: {rollup['escalated_notes']} of {rollup['notes']} notes "
+             f"escalated ({_num(100 * (rollup['escalation_rate'] or 0), '.1f')} %)"
+             if rollup.get("routing_mode") == "cascade" else f"  routing                {rollup.get('routing_mode')}"]
+    return lines + [f"    {r['variant']:<20} {r['notes']} notes, {_num(r['wh_per_1000_notes'])} Wh / 1,000, F1 "
+                    f"{_num(r['f1_overall'])}" for r in routes]
 
 
 def _retries(rollup: dict) -> str:
@@ -74,7 +86,8 @@ def stage_lines(seconds: dict[str, float], rollup: dict) -> list[str]:
     return lines
 
 
-def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seconds: dict[str, float]) -> str:
+def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seconds: dict[str, float],
+                 routes: list[dict] = ()) -> str:
     kind = status(rollup["energy_status"]).console
     ok_pct = 100.0 * rollup["notes_ok"] / rollup["notes"] if rollup["notes"] else 0.0
     above_idle = rollup["energy_above_idle_wh"]
@@ -95,6 +108,7 @@ def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seco
         _retries(rollup),
         *_derived(rollup),
         _quality(rollup),
+        *_routes(rollup, list(routes)),
         _reuse(rollup),
         f"  output tokens / J      {_num(rollup['output_tokens_per_joule'])}",
         f"  total tokens / J       {_num(rollup['total_tokens_per_joule'])}",
@@ -109,5 +123,6 @@ def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seco
     return "\n".join(lines)
 
 
-def print_summary(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seconds: dict[str, float]) -> None:
-    print(summary_text(rollup, tables, tracked, seconds), flush=True)
+def print_summary(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seconds: dict[str, float],
+                  routes: list[dict] = ()) -> None:
+    print(summary_text(rollup, tables, tracked, seconds, routes), flush=True)

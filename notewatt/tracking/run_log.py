@@ -46,7 +46,7 @@ def job_params(config: JobConfig, partitions: int, spark_master: str, dtype: str
         "drop_sections": ",".join(config.preprocess.drop_sections) or "none",
         "chunk_long_notes": config.preprocess.chunk_long_notes,
         "output_cache": config.cache.enabled,
-        "routing": f"{config.routing.rule}:{config.routing.small_variant}" if config.routing.small_variant else "none",
+        "routing": _routing(config),
         "max_tokens": config.engine.max_tokens,
         "temperature": config.engine.temperature,
         "structured_outputs_backend": config.engine.structured_outputs_backend,
@@ -56,7 +56,17 @@ def job_params(config: JobConfig, partitions: int, spark_master: str, dtype: str
     }
 
 
-ROUTE_METRICS = ("notes", "wh_per_1000_notes", "output_tokens_per_joule", "f1_overall")
+def _routing(config: JobConfig) -> str:
+    """none, rule:small_variant (static), or cascade:small_variant with its confidence threshold."""
+    routing = config.routing
+    if not routing.small_variant:
+        return "none"
+    if routing.mode == "cascade":
+        return f"cascade:{routing.small_variant}:min_mean_logprob={routing.min_mean_logprob}"
+    return f"{routing.rule}:{routing.small_variant}"
+
+
+ROUTE_METRICS = ("notes", "wh_per_1000_notes", "output_tokens_per_joule", "f1_overall", "escalation_rate")
 
 
 def route_metrics(routes: list[dict]) -> dict[str, float]:
