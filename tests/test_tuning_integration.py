@@ -28,7 +28,8 @@ def test_a_small_search_runs_its_trials_and_writes_the_best_settings(spark, tmp_
     status = main(["--notes", str(notes), "--output", str(tmp_path / "delta"), "--trials", "2",
                    "--variant", "smollm2-135m-fp32",
                    "--write-profile", str(tmp_path / "tuned.yaml"), "tuning.sample=4", "engine.max_tokens=64",
-                   "tuning.variants=[]", "tuning.space={engine.batch_size: [2], engine.sort_by_length: [false]}",
+                   "tuning.variants=[]", "tuning.cascades=[]",
+                   "tuning.space={engine.batch_size: [2], engine.sort_by_length: [false]}",
                    f"mlflow.tracking_uri={uri}", f"mlflow.artifact_location={tmp_path}/artifacts"])
     assert status == 0
     client = mlflow.MlflowClient(tracking_uri=uri)
