@@ -22,11 +22,11 @@ from notewatt.rollup import RunInfo, route_rows, run_rollup_row, with_note_energ
 from notewatt.screening import ScreenCounts, Screened
 from notewatt.stages import StageClock
 from notewatt.table_store import TableStore
-from udfs.energy.vocabulary import wh
 from notewatt.tables import (
     DEVICE_ENERGY, ENGINE_LOADS, NOTE_ABSTRACTIONS, NOTE_SCORES, PARTITION_ENERGY, QUARANTINE, ROUTE_ROLLUP,
     Table,
 )
+from udfs.energy.vocabulary import wh
 
 
 class ReconciliationError(AssertionError):
@@ -92,16 +92,17 @@ def _run_results(store, config, generated: DataFrame, inputs: RunInputs, run, le
     partitions = energy.partitions.select("window_id", "partition_id", "notes", "energy_j", "output_tokens").toPandas()
     run = replace(run, energy=energy.energy)
     models = {v: config.variant_config(v).model for v in config.variants_in_use}
-    passes = with_reused_notes(with_note_energy(generated, energy.partitions), inputs.reuse, run.run_id, models)
-    passes = passes.persist()  # a cascade's escalated notes have a row per pass (a cascade reuses no output)
-    notes = final_rows(passes, config.variant) if config.routing.mode == "cascade" else passes.withColumn(
-        "escalated", F.lit(False))
+    notes = passes = with_reused_notes(with_note_energy(generated, energy.partitions), inputs.reuse, run.run_id,
+                                       models).withColumn("escalated", F.lit(False))
+    if config.routing.mode == "cascade":  # an escalated note has a row per pass (and a cascade reuses no output)
+        passes = passes.persist()
+        notes = final_rows(passes, config.variant)
     notes = notes.persist()
     rollup = run_rollup_row(notes, energy.partitions, energy.loads, run)
     with clock.stage("quality"):
         quality = score_run_quality(inputs.reference, notes, run.run_id, config.variants_in_use, rollup["notes"],
                                     rollup["notes_ok"])
-    rollup |= _quality_fields(quality, rollup) | reconcile(inputs.counts, rollup["notes"]) | {
+    rollup |= _quality_fields(quality) | reconcile(inputs.counts, rollup["notes"]) | {
         "routing_mode": config.routing.mode if config.routing.small_variant else None}
     routes = [r | {"f1_overall": quality.route_f1.get(r["variant"])}
               for r in route_rows(passes, energy.partitions, run.run_id, run.energy)]
@@ -115,7 +116,7 @@ def _run_results(store, config, generated: DataFrame, inputs: RunInputs, run, le
     return RunResults(tables, rollup, routes, quality, partitions)
 
 
-def _quality_fields(quality: RunQuality, rollup: dict) -> dict:
+def _quality_fields(quality: RunQuality) -> dict:
     """The quality figures, and the energy per correct answer: Wh per 1,000 items the scorer counted as correct
     (its true positives), over the energy of the notes it scored."""
     correct = quality.metrics.get("correct_items")
