@@ -61,8 +61,8 @@ def log_calibration(calibration: Calibration, small: str, margin: float, runs: t
     mlflow.log_text(calibration.candidates.to_csv(index=False), "calibration/candidates.csv")
     mlflow.log_text(report_table(calibration).to_csv(index=False), "calibration/report_half.csv")
     for arm, replayed in calibration.report.items():
-        mlflow.log_metrics({f"report.{arm}.f1": replayed.f1, f"report.{arm}.wh_per_1000_notes": replayed.wh_per_1000_notes,
-                            f"report.{arm}.escalated": replayed.escalated})
+        mlflow.log_metrics({f"report.{arm}.f1": replayed.f1, f"report.{arm}.escalated": replayed.escalated,
+                            f"report.{arm}.wh_per_1000_notes": replayed.wh_per_1000_notes})
 
 
 def main(argv: list[str] | None = None) -> Calibration:
@@ -78,8 +78,10 @@ def main(argv: list[str] | None = None) -> Calibration:
         calibration = calibrate(scored_notes(store, runs[0]), scored_notes(store, runs[1]), args.margin)
         log_calibration(calibration, args.small, args.margin, runs)
     print(f"Cascade calibration {calibration_id}: {args.small} -> {config.variant}, runs {runs[0]} and {runs[1]}")
-    print("Candidates on the calibration half:\n" + calibration.candidates.to_string(index=False, float_format="{:.4g}".format))
-    print("On the report half (not used to choose):\n" + report_table(calibration).to_string(index=False, float_format="{:.4g}".format))
+    numbers = "{:.4g}".format
+    print("Candidates on the calibration half:\n" + calibration.candidates.to_string(index=False, float_format=numbers))
+    print("On the report half (not used to choose):\n"
+          + report_table(calibration).to_string(index=False, float_format=numbers))
     print(f"Use: routing.mode=cascade routing.small_variant={args.small} "
           f"routing.min_mean_logprob={'null' if calibration.threshold is None else repr(calibration.threshold)}",
           flush=True)

@@ -8,50 +8,25 @@ settings.
 
 The first trial runs the settings as configured; the others are Optuna's (TPE with constraints: F1, or agreement
 with the first trial where the notes have no gold, at most tuning.quality_margin below the first trial's, and no
-lower valid-JSON rate), pruned when clearly worse after their first partition. Trials run in this driver one after
-another, so engines load once per engine spec (and once more after a pruned trial); no trial's figures hold an
-engine load, and every trial starts on an empty prefix cache (a reused engine's is reset), so trials compare alike.
-Settings that do not go together (a cascade whose small tier is the trial's variant) prune that trial unrun.
-Each trial is an MLflow run
-under the search's parent run, which holds the trials table, the energy-against-quality chart with its Pareto
-front, and the best settings as a profile (also written to --write-profile). Energy is labelled as in every run:
-on CPU the estimate ranks the settings, on GPUs NVML measures them.
+lower valid-JSON rate), pruned when clearly worse after their first partition. Each trial is an MLflow run under the
+search's parent run, which holds the trials table, the energy-against-quality chart with its Pareto front, and the
+best settings as a profile (also written to --write-profile). The search itself is notewatt/tuning_search.py.
+Energy is labelled as in every run: on CPU the estimate ranks the settings, on GPUs NVML measures them.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import uuid
-from functools import partial
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root, where spark-submit starts in jobs/
 
-import mlflow  # noqa: E402
-import optuna  # noqa: E402
-
 from jobs import abstract_notes  # noqa: E402
 from notewatt.cli import job_arguments, parse_job_config, run_job  # noqa: E402
-from notewatt.comparison import quality_column  # noqa: E402
-from notewatt.config import ConfigError, JobConfig, resolve_path, with_overrides  # noqa: E402
-from notewatt.corpus import read_notes  # noqa: E402
-from notewatt.energy_frames import ledger_root  # noqa: E402
-from notewatt.inference import INFERENCE_JOB_GROUP, InferenceCancelled  # noqa: E402
-from notewatt.runner import run  # noqa: E402
-from notewatt.reporting.charts import pareto_chart  # noqa: E402
-from notewatt.screening import screen_notes  # noqa: E402
 from notewatt.spark_session import start_spark  # noqa: E402
-from notewatt.tracking.experiment import use_experiment  # noqa: E402
-from notewatt.tuning import (  # noqa: E402
-    HIGHER_IS_BETTER, TRIAL_FIGURES, Floor, Parameter, PruningMonitor, TuningError, best_profile, best_trial,
-    chart_rows, configured, search_space, trials_table,
-)
-
-TUNING_TAG = "notewatt.tuning"
-log = logging.getLogger("notewatt.tuning")
+from notewatt.tuning import trials_table  # noqa: E402
+from notewatt.tuning_search import search  # noqa: E402
 
 
 def tuning_arguments() -> argparse.ArgumentParser:
@@ -61,102 +36,15 @@ def tuning_arguments() -> argparse.ArgumentParser:
     return own
 
 
-class Search:
-    """Runs the trials of one search: each a nested job run on the sample, scored against the first's floor."""
-
-    def __init__(self, config: JobConfig, parameters: list[Parameter], tune_id: str, spark):
-        self.config, self.parameters, self.tune_id, self.spark = config, parameters, tune_id, spark
-        self.floor: Floor | None = None
-
-    def trial(self, trial: optuna.Trial) -> float:
-        settings = [p.override(trial.suggest_categorical(p.key, p.choices)) for p in self.parameters]
-        run_id = f"{self.tune_id}-t{trial.number:02d}"
-        trial.set_user_attr("run_id", run_id)
-        try:
-            config = with_overrides(self.config, [*settings, *(self.floor.overrides() if self.floor else []),
-                                                  f"corpus.limit={self.config.tuning.sample}", "cache.enabled=false",
-                                                  f"run_id={run_id}"])
-        except ConfigError as exc:  # settings that do not go together, e.g. a cascade whose small tier is the variant
-            log.info("trial %d not run: %s", trial.number, exc)
-            raise optuna.TrialPruned() from None
-        self.spark.catalog.clearCache()  # what an earlier (pruned) trial left persisted
-        ledger = f"{ledger_root(self.config)}/{run_id}"
-        cancel = partial(self.spark.sparkContext.cancelJobGroup, INFERENCE_JOB_GROUP)
-        with PruningMonitor(trial, ledger, self.config.tuning.objective, cancel):
-            try:
-                result = run(config, self.spark)
-            except InferenceCancelled:
-                raise optuna.TrialPruned() from None
-        abstract_notes.report(result)
-        rollup = result.rollup
-        self.floor = self.floor or Floor.from_first_trial(rollup, self.config)
-        trial.set_user_attr("figures", {k: rollup.get(k) for k in TRIAL_FIGURES})
-        trial.set_user_attr("quality", self.floor.quality_of(rollup))
-        for name, value in self.floor.constraints(rollup).items():
-            trial.set_constraint(name, value)
-        return rollup[self.config.tuning.objective]
-
-
-def check_sample(spark, config: JobConfig) -> None:
-    """Before any trial: the sample has notes that screening lets through to the model."""
-    notes = read_notes(spark, resolve_path(config.corpus.path), config.corpus.format).limit(config.tuning.sample)
-    if screen_notes(notes, "tuning-check").counts().clean == 0:
-        raise TuningError(f"the sample is empty: the first {config.tuning.sample} records of {config.corpus.path!r} "
-                          "have no note to abstract (tuning.sample, corpus.path)")
-
-
-def report(study: optuna.Study, config: JobConfig, tune_id: str) -> tuple[str, optuna.trial.FrozenTrial]:
-    """Log the trials, the chart and the best profile to the parent run; the profile and the best trial."""
-    objective = config.tuning.objective
-    table = trials_table(study)
-    mlflow.log_text(table.to_csv(index=False), "tuning/trials.csv")
-    chart = chart_rows(table)
-    if len(chart):
-        mlflow.log_figure(pareto_chart(chart, quality_column(chart), "Trials"), "tuning/pareto.png")
-    best = best_trial(study, objective)
-    if best is None:
-        raise TuningError(f"no trial met the quality floor (tuning.quality_margin {config.tuning.quality_margin:g}"
-                          f", tuning.min_quality {config.tuning.min_quality}); the trials' runs are kept under {tune_id}")
-    first = study.trials[0]
-    higher = HIGHER_IS_BETTER[objective]
-    gain = (best.value / first.value if higher else first.value / best.value) if first.value and best.value else float("nan")
-    mlflow.log_metrics({f"best.{objective}": best.value, f"configured.{objective}": first.value, "gain": gain})
-    header = (f"Tuned by jobs/tune_energy.py, search {tune_id} ({datetime.now(timezone.utc):%Y-%m-%d}): trial "
-              f"{best.number}, {objective} {best.value:.4g} against {first.value:.4g} as configured "
-              f"({gain:.2f}x), {best.user_attrs['figures']['energy_status']} energy; quality {best.user_attrs['quality']:.3f}."
-              f"\nUse it with --config over the profile the search ran with.")
-    profile = best_profile(best, header)
-    mlflow.log_text(profile, "tuning/best_profile.yaml")
-    return profile, best
-
-
 def main(argv: list[str] | None = None) -> int:
     args, job_args = tuning_arguments().parse_known_args(argv)
-    job_parser = job_arguments(abstract_notes.__doc__.splitlines()[0])
-    config = parse_job_config(job_parser, job_args)
-    trials = args.trials or config.tuning.trials
-    parameters = search_space(config)  # an unknown setting or value fails here, before anything runs
-    tune_id = f"tune-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-    spark = start_spark(config.spark)
-    check_sample(spark, config)
-    use_experiment(config.mlflow)
-    direction = "maximize" if HIGHER_IS_BETTER[config.tuning.objective] else "minimize"
-    study = optuna.create_study(
-        direction=direction, study_name=tune_id,
-        sampler=optuna.samplers.TPESampler(seed=config.tuning.seed),  # with the trials' set_constraint values
-        pruner=optuna.pruners.PercentilePruner(25.0, n_startup_trials=3),
-    )
-    study.enqueue_trial(configured(parameters))  # the settings as configured: the first trial and the floor
-    with mlflow.start_run(run_name=tune_id, tags={TUNING_TAG: tune_id}):
-        mlflow.log_params({"trials": trials, "sample": config.tuning.sample, "objective": config.tuning.objective,
-                           "quality_margin": config.tuning.quality_margin,
-                           **{f"space.{p.key}": ",".join(p.choices) for p in parameters}})
-        study.optimize(Search(config, parameters, tune_id, spark).trial, n_trials=trials)
-        profile, best = report(study, config, tune_id)
-    print(trials_table(study).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    print(f"\nBest: trial {best.number} ({config.tuning.objective} {best.value:.4g}); profile:\n{profile}", flush=True)
+    config = parse_job_config(job_arguments(abstract_notes.__doc__.splitlines()[0]), job_args)
+    result = search(config, args.trials or config.tuning.trials, start_spark(config.spark), abstract_notes.report)
+    print(trials_table(result.study).to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(f"\nBest: trial {result.best.number} ({config.tuning.objective} {result.best.value:.4g}); profile:\n"
+          f"{result.profile}", flush=True)
     if args.write_profile:
-        args.write_profile.write_text(profile)
+        args.write_profile.write_text(result.profile)
         print(f"written to {args.write_profile}")
     return 0
 

@@ -34,7 +34,7 @@ def half_of(note_id: str) -> str:
 def scored_notes(store: TableStore, run_id: str) -> pd.DataFrame:
     """A run's scored notes: note_id, status, mean_logprob, energy_j and the tp/fp/fn over the overall fields."""
     scores = (store.read(NOTE_SCORES).where((F.col("run_id") == run_id) & F.col("field").isin(*OVERALL_FIELDS))
-              .groupBy("note_id", "mode").agg(F.sum("tp").alias("tp"), F.sum("fp").alias("fp"), F.sum("fn").alias("fn")))
+              .groupBy("note_id", "mode").agg(*[F.sum(count).alias(count) for count in ("tp", "fp", "fn")]))
     notes = store.read(NOTE_ABSTRACTIONS).where(F.col("run_id") == run_id).select(
         "note_id", "status", "mean_logprob", "energy_j")
     frame = notes.join(scores, "note_id").toPandas()
@@ -103,7 +103,8 @@ def calibrate(small: pd.DataFrame, large: pd.DataFrame, margin: float) -> Calibr
     rep_small, rep_large = small[halves == REPORT], large[halves == REPORT]
     candidates = pd.DataFrame([r.__dict__ | {"wh_per_1000_notes": r.wh_per_1000_notes} for r in replays])
     return Calibration(chosen.threshold, candidates.assign(meets_floor=candidates.f1 >= floor), {
-        "cascade": replay(rep_small, rep_large, chosen.threshold), "small": alone(rep_small), "large": alone(rep_large)})
+        "cascade": replay(rep_small, rep_large, chosen.threshold), "small": alone(rep_small),
+        "large": alone(rep_large)})
 
 
 def report_table(calibration: Calibration) -> pd.DataFrame:

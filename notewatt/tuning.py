@@ -1,6 +1,7 @@
-"""The energy tuner's parts (jobs/tune_energy.py runs them): the search space, each trial's settings and quality
-constraints, the pruning of a trial that is clearly worse after its first partition, and the report (the
-trials, their energy against quality with the Pareto front, and the best settings as a profile).
+"""The energy tuner's parts (notewatt/tuning_search.py runs them; jobs/tune_energy.py is its command line): the
+search space, each trial's settings and quality constraints, the pruning of a trial that is clearly worse after its
+first partition, and the report (the trials, their energy against quality with the Pareto front, and the best
+settings as a profile).
 
 The search is Optuna's: TPE sampling with constraints (Trial.set_constraint: a trial is feasible when its F1, or its agreement with the
 first trial where the notes have no gold, is at most `tuning.quality_margin` below the first trial's, and its

@@ -19,7 +19,8 @@ def corpus(path, lines):
 
 
 def test_a_small_search_runs_its_trials_and_writes_the_best_settings(spark, tmp_path):
-    from jobs.tune_energy import TUNING_TAG, main
+    from jobs.tune_energy import main
+    from notewatt.tuning_search import TUNING_TAG
     from notewatt.cli import DEFAULT_PROFILE
     from notewatt.config import load_config
 
