@@ -45,10 +45,11 @@ def final_rows(passes: DataFrame, large_variant: str) -> DataFrame:
     """One row per note: its last pass's output (the large tier's, where it was escalated) with the energy and
     tokens of every pass, `escalated` and its reason."""
     note = Window.partitionBy("note_id")
+    sources = F.array_sort(F.collect_set("energy_source").over(note))  # the windows' sources; none: unknown (null)
     merged = passes.withColumn("_pass", F.when(F.col("variant") == large_variant, 2).otherwise(1)).withColumns({
         "_last": F.max("_pass").over(note),
         "escalation_reason": F.max("escalation_reason").over(note),
-        "energy_source": F.array_join(F.array_sort(F.collect_set("energy_source").over(note)), ","),
+        "energy_source": F.when(F.size(sources) > 0, F.array_join(sources, ",")),
         **{column: F.sum(column).over(note) for column in SUMMED},
     })
     return (merged.where(F.col("_pass") == F.col("_last")).drop("_pass", "_last")

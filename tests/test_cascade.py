@@ -47,6 +47,7 @@ def test_an_escalated_notes_row_is_the_large_output_with_both_passes_energy_and_
     assert (up.variant, up.abstraction, up.status, up.mean_logprob) == ("large", '{"l":1}', "ok", -0.2)
     assert (up.escalated, up.escalation_reason, up.energy_j) == (True, "status invalid_json", 12.0)
     assert (up.prompt_tokens, up.output_tokens, up.cached_prompt_tokens) == (240, 55, 10)
+    assert (kept.energy_source, up.energy_source) == ("estimate", "estimate")
 
 
 def test_a_cascade_needs_two_variants_and_no_output_reuse():
