@@ -60,10 +60,11 @@ class Replay:
 
 
 def replay(small: pd.DataFrame, large: pd.DataFrame, threshold: float | None) -> Replay:
-    """The cascade over the notes of both runs at `threshold`."""
+    """The cascade over the notes of both runs at `threshold`, by the job's rule (notewatt/cascade.py): an ok output
+    of unknown confidence is kept, as Spark's null comparison keeps it."""
     escalate = small["status"] != OK
     if threshold is not None:
-        escalate |= small["mean_logprob"].fillna(float("-inf")) < threshold
+        escalate |= small["mean_logprob"] < threshold  # NaN < threshold is False
     kept = small[~escalate]
     taken = large.loc[escalate[escalate].index]
     score = FieldScore(int(kept.tp.sum() + taken.tp.sum()), int(kept.fp.sum() + taken.fp.sum()),

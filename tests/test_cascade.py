@@ -89,6 +89,8 @@ def test_failed_small_outputs_are_always_escalated_in_a_replay():
     large = scored({"a": ("ok", -0.1, 4.0, 2, 0, 0), "b": ("ok", -0.1, 4.0, 2, 0, 0)})
     replayed = replay(small, large, None)
     assert (replayed.escalated, replayed.f1, replayed.energy_j) == (1, 1.0, 6.0)
+    unknown = scored({"a": ("ok", None, 1.0, 2, 0, 0), "b": ("ok", -0.9, 1.0, 2, 0, 0)})
+    assert replay(unknown, large, -0.5).escalated == 1  # like the job: unknown confidence is kept, -0.9 escalated
 
 
 def test_too_few_notes_to_split_is_an_error():
