@@ -1,11 +1,13 @@
 """How many engines a local-mode run starts at once: one per task slot it uses, but no more than the host's
 available memory holds (udfs/engine_memory.py estimates each engine; a worker keeps one engine per variant of the
 run). Engines that earlier runs of a long-lived application left in the workers are closed first. Fewer engines
-means fewer partitions; none fitting stops the run before any model loads."""
+means fewer partitions, and the idle slots' cores go to the engines that run as intra-op threads; none fitting
+stops the run before any model loads."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from functools import partial
 
 from pyspark.sql import SparkSession
@@ -35,12 +37,29 @@ def engines_that_fit(per_worker: list[EngineFootprint], available: int) -> int:
     return available // needed
 
 
-def fitted_partitions(spark: SparkSession, config: JobConfig, settings: dict[str, PartitionSettings],
-                      partitions: int, slots: int) -> int:
+@dataclass(frozen=True)
+class EngineSizing:
+    partitions: int
+    threads: int | None = None  # intra-op threads per engine; None: as the engine's environment sets them
+
+
+def size_engines(spark: SparkSession, config: JobConfig, settings: dict[str, PartitionSettings],
+                 partitions: int, slots: int) -> EngineSizing:
     """The run's partitions, lowered (in local mode, with engine.fit_host_memory) so that the engines running at
-    once, one per partition up to the task slots, fit in the host's available memory."""
+    once, one per partition up to the task slots, fit in the host's available memory; and each engine's threads:
+    the slots' cores shared among the engines that run at once."""
     if not config.engine.fit_host_memory or not spark.sparkContext.master.startswith("local"):
-        return partitions
+        return EngineSizing(partitions)
+    fit = fitted_partitions(spark, settings, partitions, slots)
+    threads = max(1, slots // min(fit, slots))
+    if threads > 1:
+        log.info("%d engine(s) at once on %d task slots: %d threads each", min(fit, slots), slots, threads)
+    return EngineSizing(fit, threads)
+
+
+def fitted_partitions(spark: SparkSession, settings: dict[str, PartitionSettings], partitions: int,
+                      slots: int) -> int:
+    """`partitions`, or fewer where the host's available memory holds fewer engines than would run at once."""
     loaded = release_other_engines(spark, settings, slots)
     per_worker = worker_footprints(settings)
     if per_worker is None:

@@ -10,6 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from notewatt.config import JobConfig, MlflowConfig
+from notewatt.engine_sizing import EngineSizing
 from notewatt.gate.checks import Check
 from notewatt.output_cache import ReusePlan, update_cache
 from notewatt.pipeline import RunResults
@@ -41,13 +42,13 @@ def _prefetch(config: MlflowConfig) -> None:
 
 
 def publish(store: TableStore, config: JobConfig, results: RunResults, reuse: ReusePlan | None, attempt: int,
-            clock: StageClock, checks: list[Check], partitions: int):
+            clock: StageClock, checks: list[Check], sizing: EngineSizing):
     """Write the run's tables while its MLflow run is logged; returns (the tables' versions, the tracked run)."""
     from notewatt.tracking.run_log import (
         active_run_id, fail_job_run, finish_job_run, job_params, log_job_run, route_metrics,
     )
 
-    params = job_params(config, partitions, store.spark.sparkContext.master, results.rollup["dtype"])
+    params = job_params(config, sizing, store.spark.sparkContext.master, results.rollup["dtype"])
     parent = active_run_id()  # a comparison's or a search's run, seen from this thread only
     rollup, metrics = results.rollup | clock.columns(), results.quality.metrics | route_metrics(results.routes)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from pyspark.sql import SparkSession
@@ -21,7 +21,7 @@ from notewatt.config import JobConfig, resolve_path
 from notewatt.cascade import run_cascade
 from notewatt.corpus import read_notes
 from notewatt.energy_frames import ledger_folder
-from notewatt.engine_sizing import fitted_partitions
+from notewatt.engine_sizing import size_engines
 from notewatt.gate.checks import Check, gate_passed
 from notewatt.gate.run_checks import gate_job_run
 from notewatt.impact import impact_factors
@@ -75,7 +75,9 @@ def run(config: JobConfig, spark: SparkSession | None = None, clock: StageClock 
     ledger = ledger_folder(config, run_id, attempt)
     settings = {variant: partition_settings(config, run_id, variant, ledger) for variant in config.variants_in_use}
     slots = default_partitions(spark)
-    partitions = fitted_partitions(spark, config, settings, config.spark.partitions or slots, slots)  # memory
+    sizing = size_engines(spark, config, settings, config.spark.partitions or slots, slots)  # memory and cores
+    partitions = sizing.partitions
+    settings = {variant: replace(s, engine_threads=sizing.threads) for variant, s in settings.items()}
     budget = settings[config.variant].prompt_budget_tokens
     log.info("run %s: variants %s, %d partitions", run_id, ", ".join(settings), partitions)
 
@@ -114,7 +116,7 @@ def run(config: JobConfig, spark: SparkSession | None = None, clock: StageClock 
     inputs = RunInputs(screened, counts, reuse, reference)
     results = run_results(store, config, one_attempt_per_partition(outputs), inputs, info, ledger, clock)
     checks = gate_job_run(store, config.gate, run_id, (results.rollup, results.partition_wh_per_1000_notes))
-    versions, tracked = publish(store, config, results, reuse, attempt, clock, checks, partitions)
+    versions, tracked = publish(store, config, results, reuse, attempt, clock, checks, sizing)
     spark.catalog.clearCache()  # the run's persisted frames
     return RunResult(run_id, results.rollup, results.routes, checks,
                      {name: store.location(TABLES[name]) for name in versions}, tracked, dict(clock.seconds))

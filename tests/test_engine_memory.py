@@ -9,9 +9,10 @@ import pytest
 from notewatt import engine_sizing
 from notewatt.cli import DEFAULT_PROFILE
 from notewatt.config import load_config
-from notewatt.engine_sizing import engines_that_fit, fitted_partitions, worker_footprints
+from notewatt.engine_sizing import EngineSizing, engines_that_fit, size_engines, worker_footprints
 from notewatt.inference import partition_settings
 from udfs import engine_memory
+from udfs.engine import use_intra_op_threads
 from udfs.engine_memory import (
     GIB, EngineFootprint, EngineMemoryError, cpu_flags, engine_footprint, native_cpu_dtype, require_memory,
     resolved_dtype,
@@ -80,23 +81,24 @@ def local_spark(master="local[2]"):
 
 
 @pytest.mark.parametrize("available_gib, partitions, expected", [
-    (40, 2, 2),  # both slots' engines fit
-    (13, 2, 1),  # one fits: one partition, one engine
-    (13, 1, 1),
-    (13, 8, 1),  # eight windows on two slots would hold two engines
-    (30, 8, 8),  # two engines fit: eight partitions, two at a time
+    (40, 2, EngineSizing(2, 1)),  # both slots' engines fit, a core each
+    (13, 2, EngineSizing(1, 2)),  # one fits: one partition, one engine on both cores
+    (13, 1, EngineSizing(1, 2)),
+    (13, 8, EngineSizing(1, 2)),  # eight windows on two slots would hold two engines
+    (30, 8, EngineSizing(8, 1)),  # two engines fit: eight partitions, two at a time
 ])
-def test_a_local_run_starts_no_more_engines_than_fit(monkeypatch, available_gib, partitions, expected):
+def test_a_local_run_starts_no_more_engines_than_fit_and_gives_idle_cores_to_them(monkeypatch, available_gib,
+                                                                                   partitions, expected):
     config = load_config([DEFAULT_PROFILE], ["variant=qwen-coder-1500m", "variants.qwen-coder-1500m.dtype=float32"])
     settings = {"qwen-coder-1500m": partition_settings(config, "r")}
     monkeypatch.setattr(engine_sizing, "worker_footprints",
                         lambda _: [EngineFootprint("q", "float32", 6 * GIB, 2 * GIB, 0)])  # ~12.2 GiB
     monkeypatch.setattr(engine_sizing, "available_bytes", lambda: available_gib * GIB)
     monkeypatch.setattr(engine_sizing, "release_other_engines", lambda *_: [])  # no engine of the run loaded yet
-    assert fitted_partitions(local_spark(), config, settings, partitions, slots=2) == expected
-    assert fitted_partitions(local_spark("spark://h:7077"), config, settings, partitions, 2) == partitions
+    assert size_engines(local_spark(), config, settings, partitions, slots=2) == expected
+    assert size_engines(local_spark("spark://h:7077"), config, settings, partitions, 2) == EngineSizing(partitions)
     off = config.model_copy(update={"engine": config.engine.model_copy(update={"fit_host_memory": False})})
-    assert fitted_partitions(local_spark(), off, settings, partitions, 2) == partitions
+    assert size_engines(local_spark(), off, settings, partitions, 2) == EngineSizing(partitions)
 
 
 def test_engines_a_worker_holds_already_for_the_run_need_no_more_memory(monkeypatch):
@@ -108,10 +110,10 @@ def test_engines_a_worker_holds_already_for_the_run_need_no_more_memory(monkeypa
     monkeypatch.setattr(type(engine), "footprint", lambda self, dtype: EngineFootprint("q", dtype, 6 * GIB, 2 * GIB, 0))
     monkeypatch.setattr(engine_sizing, "available_bytes", lambda: 5 * GIB)  # what the loaded engine left
     monkeypatch.setattr(engine_sizing, "release_other_engines", lambda *_: [engine.key])
-    assert fitted_partitions(local_spark(), config, settings, 2, slots=2) == 1
+    assert size_engines(local_spark(), config, settings, 2, slots=2).partitions == 1
     monkeypatch.setattr(engine_sizing, "release_other_engines", lambda *_: [])
     with pytest.raises(EngineMemoryError):
-        fitted_partitions(local_spark(), config, settings, 2, slots=2)
+        size_engines(local_spark(), config, settings, 2, slots=2)
 
 
 def test_the_ladders_engines_are_sized_from_their_checkpoints():
@@ -120,3 +122,17 @@ def test_the_ladders_engines_are_sized_from_their_checkpoints():
         [footprint] = worker_footprints({variant: partition_settings(config, "r", variant)})
         assert footprint.dtype == native_cpu_dtype() and footprint.kv_cache_bytes == 2 * GIB
         assert footprint.weights_bytes > 0 and footprint.vocabulary in (49_152, 151_936)
+
+
+def test_an_engine_takes_its_threads_also_after_vllm_replaced_torchs_setter(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # what vLLM's CPU worker does once built
+    try:
+        use_intra_op_threads(2)
+        assert torch.get_num_threads() == 2
+        use_intra_op_threads(None)  # left as the environment set them
+        assert torch.get_num_threads() == 2
+    finally:
+        torch._C.set_num_threads(before)

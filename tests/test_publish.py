@@ -7,6 +7,7 @@ import mlflow
 import pytest
 
 from notewatt import publish as publishing
+from notewatt.engine_sizing import EngineSizing
 from notewatt.stages import StageClock
 from notewatt.tracking import run_log
 from notewatt.tracking.run_log import TrackedRun
@@ -28,7 +29,7 @@ def test_a_failed_write_marks_the_logged_run_failed(tmp_path, monkeypatch):
     store = SimpleNamespace(spark=SimpleNamespace(sparkContext=SimpleNamespace(master="local[1]")))
     results = SimpleNamespace(rollup={"dtype": "float32"}, quality=SimpleNamespace(metrics={}), routes=[], partitions=None)
     with pytest.raises(OSError, match="No space left"):
-        publishing.publish(store, None, results, None, 0, StageClock(), [], 1)
+        publishing.publish(store, None, results, None, 0, StageClock(), [], EngineSizing(1))
     run = client.get_run(logged)
     assert run.info.status == "FAILED"
     assert run.data.tags["notewatt.failure"] == "writing the Delta tables failed: OSError"

@@ -23,7 +23,7 @@ from udfs.abstraction import ERROR, AbstractionValidator, combine_chunks
 from udfs.energy.ledger import ENGINE_LOAD, PARTITION
 from udfs.energy.monitor import EnergyMonitor, Listener
 from udfs.energy.task import NOTES_GENERATING, MeteringSettings, ledger_listener, meters_for, monitor_for
-from udfs.engine import Engine, EngineSpec, Generation
+from udfs.engine import Engine, EngineSpec, Generation, use_intra_op_threads
 from udfs.engine_cache import LoadedEngine, cached_engine, discard_engine
 from udfs.gpu_binding import bind_task_gpus, bound_addresses
 from udfs.preprocess import SENTENCE_STARTS, NotePrompts, Preprocessing, note_prompts
@@ -66,6 +66,7 @@ class PartitionSettings:
     preprocessing: Preprocessing
     metering: MeteringSettings
     engines_per_worker: int = 1  # the run's variants: engines a worker keeps loaded at once
+    engine_threads: int | None = None  # the engine's intra-op threads (None: as its environment sets them)
 
     @property
     def prompt_budget_tokens(self) -> int | None:
@@ -96,6 +97,7 @@ def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSetti
                              settings.engines_per_worker, details, in_open_window=rebuild)
 
     loaded = engine()
+    use_intra_op_threads(settings.engine_threads)
     monitor = monitor_for(settings.metering, metered, loaded.idle_power_w)
     yield from abstract_batches(chain([first], batches), settings, lambda: engine(rebuild=True).engine, monitor,
                                 task, listener(PARTITION, progress, details), progress, first_engine=loaded.engine)

@@ -77,6 +77,16 @@ def import_vllm(spec: EngineSpec) -> None:
     import vllm.entrypoints.llm  # noqa: F401
 
 
+def use_intra_op_threads(threads: int | None) -> None:
+    """Run this thread's engine (in process, as CPU engines run here) on `threads` cores from now on; None leaves
+    them as the engine's environment (OMP_NUM_THREADS) set them. torch._C's setter: vLLM's CPU worker replaces
+    torch.set_num_threads with a no-op once its engine is built."""
+    if threads:
+        import torch
+
+        torch._C.set_num_threads(threads)
+
+
 class VllmEngine:
     """vLLM's offline LLM with schema-guided (structured outputs) decoding."""
 

@@ -15,6 +15,7 @@ from mlflow.entities import Metric, RunTag
 from pyspark.sql.types import NumericType
 
 from notewatt.config import JobConfig
+from notewatt.engine_sizing import EngineSizing
 from notewatt.gate.checks import Check, gate_passed, gate_report
 from notewatt.reporting.charts import figure_png, partition_energy_chart
 from notewatt.reporting.html_report import run_report_html
@@ -31,8 +32,9 @@ class TrackedRun:
     tracking_uri: str
 
 
-def job_params(config: JobConfig, partitions: int, spark_master: str, dtype: str | None) -> dict[str, object]:
-    """The run's settings; `dtype` is what its engines computed in (the variant's `native` resolved per host)."""
+def job_params(config: JobConfig, sizing: EngineSizing, spark_master: str, dtype: str | None) -> dict[str, object]:
+    """The run's settings; `sizing` its partitions and engine threads (what the host held), `dtype` what its
+    engines computed in (the variant's `native` resolved per host)."""
     variant = config.selected_variant
     return {
         "variant": config.variant,
@@ -50,7 +52,8 @@ def job_params(config: JobConfig, partitions: int, spark_master: str, dtype: str
         "max_tokens": config.engine.max_tokens,
         "temperature": config.engine.temperature,
         "structured_outputs_backend": config.engine.structured_outputs_backend,
-        "partitions": partitions,
+        "partitions": sizing.partitions,
+        "engine_threads": sizing.threads or "engine_env",
         "spark_master": spark_master,
         **{f"engine_arg.{k}": v for k, v in config.engine_args.items()},
     }
