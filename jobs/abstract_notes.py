@@ -1,10 +1,11 @@
 """Abstract clinical notes with vLLM on Spark and report what it cost in energy.
 
     spark-submit jobs/abstract_notes.py [--config conf/local_cpu.yaml] [--notes PATH] [--output PATH]
-                                        [--run-id ID] [--variant NAME] [key.path=value ...]
+                                        [--run-id ID | --resume ID] [--variant NAME] [key.path=value ...]
 
 The command line of notewatt.run (notewatt/runner.py): the settings, one run, its summary and gate report; exit
-status 1 when the gate fails with gate.fail_job, 2 on a user's mistake (one line).
+status 1 when the gate fails with gate.fail_job, 2 on a user's mistake (one line). A rerun of a run id (or --resume)
+resumes the run: only the notes it has not committed go to the engine.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from notewatt.stages import StageClock  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     clock = StageClock()  # from the process's launch
-    config = parse_job_config(job_arguments(__doc__.splitlines()[0]), argv)
+    config = parse_job_config(job_arguments(__doc__.splitlines()[0], resumable=True), argv)
     result = run(config, clock=clock)
     report(result)
     return 1 if config.gate.fail_job and not result.gate_passed else 0

@@ -13,7 +13,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from notewatt.config import RoutingConfig
-from notewatt.inference import one_attempt_per_partition, run_inference
+from notewatt.commits import SliceCommits
+from notewatt.inference import run_inference
 from udfs.abstract_partition import PartitionSettings
 from udfs.abstraction import OK
 
@@ -30,14 +31,14 @@ def escalation_reason(routing: RoutingConfig) -> Column:
 
 
 def run_cascade(notes: DataFrame, small: PartitionSettings, large: PartitionSettings, routing: RoutingConfig,
-                partitions: int, sort_by_length: bool) -> DataFrame:
+                partitions: int, commits: SliceCommits, sort_by_length: bool) -> DataFrame:
     """Both passes' note rows: every note through the small tier (with its escalation reason), then the escalated
-    notes, once each, through the large tier."""
-    first = one_attempt_per_partition(run_inference(notes, small, partitions, sort_by_length))
+    notes, once each, through the large tier. Each pass commits as it goes, so a resumed run picks up in either."""
+    first = run_inference(notes, small, partitions, commits, sort_by_length)
     first = first.withColumn("escalation_reason", escalation_reason(routing)).persist()
     escalated = notes.join(first.where(F.col("escalation_reason").isNotNull()).select("note_id"), "note_id",
                            "left_semi")
-    second = run_inference(escalated, large, partitions, sort_by_length)
+    second = run_inference(escalated, large, partitions, commits, sort_by_length)
     return first.unionByName(second.withColumn("escalation_reason", F.lit(None).cast("string")))
 
 

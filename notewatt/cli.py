@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from notewatt.config import PROJECT_ROOT, ConfigError, JobConfig, load_config
 from notewatt.corpus import CorpusError
+from notewatt.run_state import RunStateError
 from udfs.engine import EngineStartError
 from udfs.engine_memory import EngineMemoryError
 from udfs.gpu_binding import GpuBindingError
@@ -24,18 +25,23 @@ from udfs.energy.meters import MeteringError
 DEFAULT_PROFILE = PROJECT_ROOT / "conf" / "local_cpu.yaml"
 NAMED_OPTIONS = {"notes": "corpus.path", "output": "output.path", "run_id": "run_id", "variant": "variant"}
 USER_ERRORS = (ConfigError, CorpusError, ValidationError, EngineStartError, EngineMemoryError, MeteringError,
-               GpuBindingError)
+               GpuBindingError, RunStateError)
 USAGE_ERROR = 2
 
 
-def job_arguments(description: str) -> argparse.ArgumentParser:
+def job_arguments(description: str, resumable: bool = False) -> argparse.ArgumentParser:
+    """The jobs' common options; `resumable` adds --resume RUN_ID (a run that must exist)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", type=Path, action="append", help="YAML profile(s) over conf/defaults.yaml "
                         f"(default: {DEFAULT_PROFILE.relative_to(PROJECT_ROOT)}); repeatable")
     parser.add_argument("--notes", help="note corpus: JSONL/Parquet/CSV file or folder, or a Delta table path")
     parser.add_argument("--output", help="folder the Delta tables are written under")
-    parser.add_argument("--run-id", help="run id (default: generated); rerunning an id replaces its rows")
+    parser.add_argument("--run-id", help="run id (default: generated); rerunning an id resumes it: only the notes it "
+                        "has not committed are inferred")
     parser.add_argument("--variant", help="model variant, a key of `variants` in the config")
+    if resumable:
+        parser.add_argument("--resume", metavar="RUN_ID", help="resume this run (it must exist): only the notes it "
+                            "has not committed are inferred")
     parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="any config key, e.g. engine.max_tokens=128")
     return parser
 
@@ -43,6 +49,8 @@ def job_arguments(description: str) -> argparse.ArgumentParser:
 def parse_job_config(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> JobConfig:
     args = parser.parse_intermixed_args(argv)  # options and key=value overrides in any order
     named = [f"{key}={json.dumps(getattr(args, opt))}" for opt, key in NAMED_OPTIONS.items() if getattr(args, opt) is not None]
+    if getattr(args, "resume", None):
+        named += [f"run_id={json.dumps(args.resume)}", "resume=true"]
     return load_config(args.config or [DEFAULT_PROFILE], [*named, *args.overrides])
 
 

@@ -37,6 +37,9 @@ class CorpusConfig(StrictModel):
 class OutputConfig(StrictModel):
     path: str = Field("output/delta", description="folder the Delta tables are written under")
     catalog_schema: str | None = Field(None, description="e.g. main.notewatt: write catalog tables there instead")
+    slice_notes_per_task: int = Field(64, gt=0, description="inference commits in slices of this many notes per "
+                                      "partition: each slice's note rows reach inference_outputs as it ends, and a "
+                                      "rerun of the run id resumes after them (notewatt/commits.py)")
 
     @property
     def uses_catalog(self) -> bool:
@@ -142,6 +145,15 @@ class RoutingConfig(StrictModel):
                                            "is not ok always is); null: on failed outputs only. "
                                            "jobs/calibrate_cascade.py picks it")
 
+    @property
+    def summary(self) -> str:
+        """none, rule:small_variant (static), or cascade:small_variant with its confidence threshold."""
+        if not self.small_variant:
+            return "none"
+        if self.mode == "cascade":
+            return f"cascade:{self.small_variant}:min_mean_logprob={self.min_mean_logprob}"
+        return f"{self.rule}:{self.small_variant}"
+
 
 class EnergyConfig(StrictModel):
     """How windows are metered (udfs/energy/meters.py, udfs/energy/monitor.py) and where their ledger goes (docs/energy.md)."""
@@ -226,7 +238,9 @@ class MlflowConfig(StrictModel):
 
 
 class JobConfig(StrictModel):
-    run_id: str | None = Field(None, description="the run's id; null: generated. A rerun replaces its rows")
+    run_id: str | None = Field(None, description="the run's id; null: generated. A rerun of a run id resumes it: "
+                               "only the notes it has not committed are inferred, and its tables are rewritten")
+    resume: bool = Field(False, description="the run id must name a run that exists (run_status): resume it")
     progress_s: float = Field(30.0, ge=0, description="while inference runs, a progress line this often (notes done, "
                               "energy so far, time left; from the windows' heartbeats, energy.heartbeat_s); 0: none")
     variant: str = Field(description="the model variant, a key of `variants`")

@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import DoubleType, StructField, StructType, TimestampType
 
 from notewatt.config import JobConfig, resolve_path
 from notewatt.tables import DEVICE_ENERGY, ENGINE_LOADS, PARTITION_ENERGY, Table
@@ -25,9 +24,14 @@ def ledger_root(config: JobConfig) -> str:
     return f"{resolve_path(config.output.path).rstrip('/')}/{LEDGER_FOLDER}"
 
 
+def run_ledger(config: JobConfig, run_id: str) -> str:
+    """The run's ledger folder: a folder in it per job attempt."""
+    return f"{ledger_root(config)}/{run_id}"
+
+
 def ledger_folder(config: JobConfig, run_id: str, job_attempt: int) -> str:
-    """This job attempt's ledger folder, in the run's (a rerun of a run id is another attempt)."""
-    return f"{ledger_root(config)}/{run_id}/{job_attempt}"
+    """This job attempt's ledger folder, in the run's (a rerun of a run id, resuming it, is another attempt)."""
+    return f"{run_ledger(config, run_id)}/{job_attempt}"
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,10 @@ class EnergyFrames:
 
 
 def read_run_energy(folder: str, kept_window_ids: set[str]) -> RunEnergy:
-    """The run's windows from its ledger, the kept ones named by the note rows; unreadable: every figure unknown."""
+    """The run's windows from its ledger (every job attempt's), the kept ones named by the note rows; unreadable:
+    every figure unknown."""
     try:
-        entries = read_entries(folder)
+        entries = read_entries(folder, recursive=True)
     except Exception as exc:
         log.warning("energy ledger %s could not be read (%s): the run's energy is unknown", folder,
                     type(exc).__name__)
@@ -66,6 +71,4 @@ def energy_frames(spark: SparkSession, folder: str, kept_window_ids: set[str]) -
 
 def _frame(spark: SparkSession, table: Table, rows: list[dict]) -> DataFrame:
     """Rows in a table's columns (timestamps still unix seconds: the table store converts them as it writes)."""
-    schema = StructType([StructField(f.name, DoubleType() if isinstance(f.dataType, TimestampType) else f.dataType)
-                         for f in table.schema.fields])
-    return spark.createDataFrame([tuple(row.get(name) for name in schema.names) for row in rows], schema)
+    return spark.createDataFrame([tuple(row.get(name) for name in table.columns) for row in rows], table.input_schema)

@@ -1,17 +1,21 @@
-"""Driver side of inference: ship settings to the executors and run the mapInPandas stage once."""
+"""Driver side of inference: ship settings to the executors and run the mapInPandas stage, slice by slice, each
+slice's rows committed (notewatt/commits.py)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial, reduce
 from pathlib import Path
 
 import yaml
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from notewatt.commits import SliceCommits, slice_of
 from notewatt.config import JobConfig, resolve_path
 from udfs.abstract_partition import OUTPUT_SCHEMA, PartitionSettings, abstract_partition
 from udfs.engine import EngineSpec, EngineStartError
@@ -22,6 +26,7 @@ from udfs.prompts import PromptTemplate
 from udfs.energy.task import MeteringSettings
 from udfs.worker_warmup import warm_up_worker
 
+log = logging.getLogger("notewatt.inference")
 INFERENCE_JOB_GROUP = "notewatt-inference"  # the inference stage's Spark jobs (the tuner's pruner cancels them)
 
 
@@ -79,45 +84,62 @@ def warm_up_workers(spark: SparkSession, settings: PartitionSettings, tasks: int
     frame.collect()
 
 
-def run_inference(
-    notes: DataFrame, settings: PartitionSettings, partitions: int, sort_by_length: bool = True
-) -> DataFrame:
-    """Run the engine over every note exactly once (note rows; the energy is in the ledger); the result is persisted so
-    each table reads it, not reruns it.
+def run_inference(notes: DataFrame, settings: PartitionSettings, partitions: int, commits: SliceCommits,
+                  sort_by_length: bool = True) -> DataFrame:
+    """Run the engine over every note the run has not committed through this variant, slice by slice, each slice's
+    rows committed as it ends (notewatt/commits.py); the rows of all the notes, read back from the commits, so that
+    no later action reruns the engine."""
+    pending = commits.pending(notes, settings.variant).persist()
+    count = pending.count()
+    slices = commits.slices(count, partitions) if count else 0
+    for number in range(slices):
+        sliced = pending.where(slice_of(slices) == number) if slices > 1 else pending
+        stage = inference_stage(sliced, commits.settings_for_slice(settings, partitions), partitions, sort_by_length)
+        with inference_job(notes.sparkSession):
+            commits.commit(stage, number)
+        log.info("%s: slice %d of %d committed", settings.variant, number + 1, slices)
+    pending.unpersist()
+    return commits.rows(notes, settings.variant)
+
+
+def inference_stage(notes: DataFrame, settings: PartitionSettings, partitions: int, sort_by_length: bool) -> DataFrame:
+    """The notes spread over `partitions` tasks that run the engine (lazy: the commit's write runs it).
     Sorted by length within each partition, a generate call's notes have similar lengths (less padding and
     fewer stragglers in a batch)."""
     columns = [c for c in ("note_id", "text", "note_type", "input_flags", SENTENCE_STARTS) if c in notes.columns]
     spread = notes.select(*columns).repartition(partitions)
     if sort_by_length:
         spread = spread.sortWithinPartitions(F.length("text"), "note_id")
-    outputs = spread.mapInPandas(partial(abstract_partition, settings=settings), OUTPUT_SCHEMA).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
-    context = notes.sparkSession.sparkContext
+    return spread.mapInPandas(partial(abstract_partition, settings=settings), OUTPUT_SCHEMA)
+
+
+@contextmanager
+def inference_job(spark: SparkSession) -> Iterator[None]:
+    """Spark jobs run by the block are the inference stage's (a job group the tuner's pruner may cancel); a task
+    that could not start the engine or its meters fails it with one line instead of the executor's traceback."""
+    context = spark.sparkContext
     context.setJobGroup(INFERENCE_JOB_GROUP, "NoteWatt inference")
     try:
-        outputs.count()  # materialize now: the inference stage
+        yield
     except Exception as exc:
         failure = task_start_failure(str(exc))
         if failure:
-            raise failure from None  # one clear line instead of the executor's traceback
+            raise failure from None
         if f"cancelled job group {INFERENCE_JOB_GROUP}" in str(exc):
             raise InferenceCancelled(f"the inference stage was cancelled ({INFERENCE_JOB_GROUP})") from None
         raise
     finally:
         context.setLocalProperty("spark.jobGroup.id", None)
         context.setLocalProperty("spark.job.description", None)
-    return outputs
 
 
-def run_routes(
-    routed: DataFrame, settings: dict[str, PartitionSettings], partitions: int, sort_by_length: bool
-) -> DataFrame:
+def run_routes(routed: DataFrame, settings: dict[str, PartitionSettings], partitions: int, commits: SliceCommits,
+               sort_by_length: bool) -> DataFrame:
     """Each route's notes (the `variant` column routing set) through that variant's engines, one stage per
     variant; a worker loads a variant's engine the first time it gets that variant's notes. A static route
     escalates no note (`escalation_reason` null; notewatt/cascade.py)."""
     outputs = [
-        run_inference(routed.where(F.col("variant") == name), variant, partitions, sort_by_length)
+        run_inference(routed.where(F.col("variant") == name), variant, partitions, commits, sort_by_length)
         for name, variant in settings.items()
     ]
     return reduce(DataFrame.unionByName, outputs).withColumn("escalation_reason", F.lit(None).cast("string"))
@@ -132,11 +154,3 @@ def task_start_failure(error_text: str) -> EngineStartError | MeteringError | Gp
         if found:
             return error(found.group(1).strip())
     return None
-
-
-def one_attempt_per_partition(notes: DataFrame) -> DataFrame:
-    """Note rows of one task attempt per partition (the latest), so a partition that Spark re-ran is never counted
-    twice; their window ids are the windows the run keeps."""
-    key = ["variant", "partition_id"]  # routing runs a stage per variant, each with its own partition ids
-    latest = notes.groupBy(*key).agg(F.max("task_attempt").alias("task_attempt"))
-    return notes.join(latest, [*key, "task_attempt"], "left_semi")

@@ -16,20 +16,24 @@ from udfs.energy.vocabulary import wh
 log = logging.getLogger("notewatt.progress")
 
 
-def progress_line(entries: list[LedgerEntry], total: int, elapsed_s: float, escalated_to: str | None = None) -> str:
-    """One line from the ledger entries: the latest attempt of each partition counts. In a cascade, the notes the
-    large tier (`escalated_to`) has done are counted apart: the small tier's are the notes done."""
+def progress_line(entries: list[LedgerEntry], total: int, elapsed_s: float, escalated_to: str | None = None,
+                  resumed: int = 0) -> str:
+    """One line from this job attempt's ledger entries: the latest attempt of each partition counts. In a cascade,
+    the notes the large tier (`escalated_to`) has done are counted apart: the small tier's are the notes done. In a
+    resumed run, the `resumed` notes that earlier job attempts committed count as done, and are said apart."""
     latest: dict[tuple, LedgerEntry] = {}
     for e in (e for e in entries if e.window == PARTITION):
         key = (e.variant, e.partition_id)
         if key not in latest or e.task_attempt > latest[key].task_attempt:
             latest[key] = e
-    done = sum(e.notes for e in latest.values() if e.variant != escalated_to)
-    escalated = f" (+ {sum(e.notes for e in latest.values()) - done:,} escalated)" if escalated_to else ""
+    inferred = sum(e.notes for e in latest.values() if e.variant != escalated_to)
+    done = resumed + inferred
+    escalated = f" (+ {sum(e.notes for e in latest.values()) - inferred:,} escalated)" if escalated_to else ""
+    resumed_part = f", {resumed:,} of them resumed" if resumed else ""
     energy_j = sum(e.measurement.energy_j for e in latest.values())
     label = window_status(list(latest.values())).label
-    left = f", about {_duration(elapsed_s / done * (total - done))} left" if 0 < done < total else ""
-    return (f"inference: {done:,} of {total:,} notes ({100 * done / max(total, 1):.1f} %){escalated}, "
+    left = f", about {_duration(elapsed_s / inferred * (total - done))} left" if 0 < inferred and done < total else ""
+    return (f"inference: {done:,} of {total:,} notes ({100 * done / max(total, 1):.1f} %){resumed_part}{escalated}, "
             f"{wh(energy_j):.4f} Wh so far [{label}], {_duration(elapsed_s)} in{left}")
 
 
@@ -40,8 +44,8 @@ def _duration(seconds: float) -> str:
 class Progress:
     """Logs progress_line() every `every_s` seconds while the block runs (nothing when every_s is 0)."""
 
-    def __init__(self, ledger: str, total: int, every_s: float, escalated_to: str | None = None):
-        self.ledger, self.total, self.every_s, self.escalated_to = ledger, total, every_s, escalated_to
+    def __init__(self, ledger: str, total: int, every_s: float, escalated_to: str | None = None, resumed: int = 0):
+        self.ledger, self.total, self.every_s, self.escalated_to, self.resumed = ledger, total, every_s, escalated_to, resumed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="progress", daemon=True)
 
@@ -63,4 +67,5 @@ class Progress:
             except Exception as exc:  # progress is a courtesy: never fail the run for it
                 log.warning("progress: the energy ledger could not be read (%s)", type(exc).__name__)
                 continue
-            log.info(progress_line(entries, self.total, time.monotonic() - self.started, self.escalated_to))
+            log.info(progress_line(entries, self.total, time.monotonic() - self.started, self.escalated_to,
+                                   self.resumed))

@@ -26,6 +26,7 @@ class RunInfo:
     energy: RunEnergy = RunEnergy()  # the ledger's account: kept windows, engine loads, discarded attempts
     preprocess_s: float | None = None  # the Spark NLP stage's wall time (None: no such stage)
     preprocess_energy_j: float | None = None  # its estimated energy (Spark's executor CPU time x watts per core)
+    notes_resumed: int = 0  # notes that earlier job attempts of the run committed (notewatt/commits.py)
 
 
 def _tokens(frame: DataFrame) -> Column:
@@ -223,7 +224,7 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         "tokens_per_wh_p50",
         "tokens_per_wh_p95",
         F.lit(run.duration_s).alias("duration_s"),
-        (F.col("notes") / F.lit(run.duration_s)).alias("notes_per_s"),
+        ((F.col("notes") - F.lit(run.notes_resumed)) / F.lit(run.duration_s)).alias("notes_per_s"),  # this attempt's
         "engine_load_wh",
         "engine_load_s",
         "unreported_warm_ups",
@@ -235,4 +236,5 @@ def run_rollup(notes: DataFrame, partitions: DataFrame, engine_loads: DataFrame,
         *_impact(energy_wh, F.col("notes"), run.impact),
         "escalated_notes",
         F.try_divide("escalated_notes", "notes").alias("escalation_rate"),
+        F.lit(run.notes_resumed).cast("long").alias("notes_resumed"),
     )

@@ -3,8 +3,8 @@ compare_variants, tune_energy), bench/ and the tests all run the job through it;
 command line.
 
 notes -> screening (quarantine) -> Spark NLP (optional) -> routing (small/large variant, or a cascade) -> output reuse
-      -> prompts -> engine -> note rows + energy windows in the ledger (on executors, udfs/) -> tables and roll-up
-      from the rows and the ledger (+ quality) -> gate -> Delta + MLflow.
+      -> prompts -> engine -> note rows committed slice by slice + energy windows in the ledger (on executors,
+      udfs/) -> tables and roll-up from the committed rows and the ledger (+ quality) -> gate -> Delta + MLflow.
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ from datetime import datetime, timezone
 
 from pyspark.sql import SparkSession
 
+from notewatt.commits import SliceCommits
 from notewatt.config import JobConfig, resolve_path
 from notewatt.cascade import run_cascade
 from notewatt.corpus import read_notes
-from notewatt.energy_frames import ledger_folder
+from notewatt.energy_frames import ledger_folder, run_ledger
 from notewatt.engine_sizing import size_engines
 from notewatt.gate.checks import Check, gate_passed
 from notewatt.gate.run_checks import gate_job_run
-from notewatt.impact import impact_factors
-from notewatt.inference import one_attempt_per_partition, partition_settings, run_routes, warm_up_workers
+from notewatt.impact import ImpactFactors, impact_factors
+from notewatt.inference import partition_settings, run_routes, warm_up_workers
 from notewatt.input_flags import DEFAULT_MAX_CHARS, max_chars_for
 from notewatt.nlp_stage import check_preprocess, run_preprocess
 from notewatt.output_cache import look_up_outputs
@@ -35,12 +36,14 @@ from notewatt.publish import prefetch, publish
 from notewatt.quality.run_quality import load_reference
 from notewatt.rollup import RunInfo
 from notewatt.routing import route_notes
+from notewatt.run_state import COMPLETE, FAILED, RunIdentity, RunState
 from notewatt.screening import screen_notes
 from notewatt.spark_session import default_partitions, start_spark
 from notewatt.stages import StageClock
 from notewatt.table_store import TableStore
 from notewatt.tables import TABLES
 from notewatt.tracking.run_log import TrackedRun
+from udfs.abstract_partition import PartitionSettings
 
 log = logging.getLogger("notewatt.job")
 
@@ -62,8 +65,9 @@ class RunResult:
 
 def run(config: JobConfig, spark: SparkSession | None = None, clock: StageClock | None = None) -> RunResult:
     """Run the job once with `config` (in `spark`, else the session the config describes): every note through the
-    engine, the run's tables written, its MLflow run logged and its gate checked. A user's mistake raises one of
-    notewatt.cli.USER_ERRORS before any inference; a cancelled inference stage raises InferenceCancelled."""
+    engine, the run's tables written, its MLflow run logged and its gate checked. A rerun of a run id resumes it:
+    only the notes it has not committed go to the engine. A user's mistake raises one of notewatt.cli.USER_ERRORS
+    before any inference; a cancelled inference stage raises InferenceCancelled."""
     clock = clock or StageClock(since_launch=False)
     run_id = config.run_id or f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     attempt = int(time.time() * 1000)  # this job attempt: its Delta writes and its energy ledger
@@ -72,8 +76,23 @@ def run(config: JobConfig, spark: SparkSession | None = None, clock: StageClock 
     with clock.stage("spark_start"):
         spark = spark or start_spark(config.spark)
     store = TableStore(spark, config.output)
-    ledger = ledger_folder(config, run_id, attempt)
-    settings = {variant: partition_settings(config, run_id, variant, ledger) for variant in config.variants_in_use}
+    settings = {variant: partition_settings(config, run_id, variant, ledger_folder(config, run_id, attempt))
+                for variant in config.variants_in_use}
+    state = RunState(store, run_id, attempt, RunIdentity.of(config, settings[config.variant].template.version))
+    state.begin(config.resume)  # another run's settings under this run id stop here
+    try:
+        result = _run_attempt(config, spark, clock, store, settings, SliceCommits(
+            store, run_id, attempt, config.output.slice_notes_per_task), impact)
+    except BaseException as exc:
+        state.end(FAILED, error=type(exc).__name__)
+        raise
+    state.end(COMPLETE, notes_resumed=result.rollup["notes_resumed"])
+    return result
+
+
+def _run_attempt(config: JobConfig, spark: SparkSession, clock: StageClock, store: TableStore,
+                 settings: dict[str, PartitionSettings], commits: SliceCommits, impact: ImpactFactors) -> RunResult:
+    run_id, attempt = commits.run_id, commits.job_attempt
     slots = default_partitions(spark)
     sizing = size_engines(spark, config, settings, config.spark.partitions or slots, slots)  # memory and cores
     partitions = sizing.partitions
@@ -98,23 +117,29 @@ def run(config: JobConfig, spark: SparkSession | None = None, clock: StageClock 
         reuse = look_up_outputs(store, config.cache, routed, settings) if config.cache.enabled else None
         to_generate = (reuse.to_generate if reuse else routed).persist()
         total = to_generate.count()
+        resumed = commits.resumed_notes()
+    if resumed:
+        log.info("run %s resumed: %d notes committed by its earlier attempts", run_id, resumed)
     started_at, inference_start = datetime.now(timezone.utc), time.monotonic()
     prefetch(config.mlflow)  # MLflow (its store too) and the charts, made ready while the driver waits on inference
     cascade = config.routing.mode == "cascade"
-    with clock.stage("inference"), Progress(ledger, total, config.progress_s, config.variant if cascade else None):
+    ledger = ledger_folder(config, run_id, attempt)
+    with clock.stage("inference"), Progress(ledger, total, config.progress_s, config.variant if cascade else None,
+                                            resumed):
         if cascade:
             outputs = run_cascade(to_generate, settings[config.routing.small_variant], settings[config.variant],
-                                  config.routing, partitions, config.engine.sort_by_length)
+                                  config.routing, partitions, commits, config.engine.sort_by_length)
         else:
-            outputs = run_routes(to_generate, settings, partitions, config.engine.sort_by_length)
+            outputs = run_routes(to_generate, settings, partitions, commits, config.engine.sort_by_length)
     info = RunInfo(
         run_id, config.variant, config.selected_variant.model, started_at, time.monotonic() - inference_start, impact,
         preprocess_s=preprocess and preprocess.wall_s,
         preprocess_energy_j=preprocess and preprocess.energy_j(config.energy.cpu_watts_per_core),
+        notes_resumed=resumed,
     )
 
     inputs = RunInputs(screened, counts, reuse, reference)
-    results = run_results(store, config, one_attempt_per_partition(outputs), inputs, info, ledger, clock)
+    results = run_results(store, config, outputs, inputs, info, run_ledger(config, run_id), clock)
     checks = gate_job_run(store, config.gate, run_id, (results.rollup, results.partition_wh_per_1000_notes))
     versions, tracked = publish(store, config, results, reuse, attempt, clock, checks, sizing)
     spark.catalog.clearCache()  # the run's persisted frames

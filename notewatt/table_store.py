@@ -48,11 +48,7 @@ class TableStore:
         """Write the rows of one run (or comparison: `table.key` = `key_value`), replacing any an earlier attempt
         left; returns the table version. Idempotent per (key, table, attempt): Delta skips a repeat of the same
         txnAppId/txnVersion, while a later attempt (a larger `attempt`, e.g. the job's start time) replaces."""
-        writer = (
-            table.conform(frame).write.format("delta")
-            .option("txnAppId", f"notewatt:{key_value}:{table.name}")
-            .option("txnVersion", attempt)
-        )
+        writer = self._once(table, frame, key_value, attempt)
         if self.exists(table):
             self._add_declared_columns(table)
             writer = writer.mode("overwrite").option("replaceWhere", f"{table.key} = '{key_value}'")
@@ -61,15 +57,35 @@ class TableStore:
         self._save(writer, table)
         return self.version(table)
 
+    def append(self, table: Table, frame: DataFrame, key_value: str, version: int) -> None:
+        """Append rows of one run once: Delta skips a write of a version it has seen for (key, table), or a lower
+        one."""
+        if self.exists(table):
+            self._add_declared_columns(table)
+        self._save(self._once(table, frame, key_value, version).mode("append"), table)
+
+    def _once(self, table: Table, frame: DataFrame, key_value: str, version: int):
+        """A Delta writer of the frame that commits once per (key, table, version) (txnAppId, txnVersion)."""
+        return (table.conform(frame).write.format("delta")
+                .option("txnAppId", f"notewatt:{key_value}:{table.name}").option("txnVersion", version))
+
+    def upsert(self, table: Table, frame: DataFrame) -> None:
+        """Insert the rows, or replace the table's rows of the same key (a Delta MERGE)."""
+        self._merge(table, table.conform(frame), replace=True)
+
     def insert_new_keys(self, table: Table, frame: DataFrame) -> None:
         """Add the rows whose key the table lacks (a Delta MERGE: a rerun never duplicates a key)."""
-        rows = table.conform(frame).dropDuplicates([table.key])
+        self._merge(table, table.conform(frame).dropDuplicates([table.key]), replace=False)
+
+    def _merge(self, table: Table, rows: DataFrame, replace: bool) -> None:
         if not self.exists(table):
             self._save(rows.write.format("delta").mode("append"), table)
             return
         self._add_declared_columns(table)
-        condition = f"t.{table.key} = n.{table.key}"
-        self._delta(table).alias("t").merge(rows.alias("n"), condition).whenNotMatchedInsertAll().execute()
+        merge = self._delta(table).alias("t").merge(rows.alias("n"), f"t.{table.key} = n.{table.key}")
+        if replace:
+            merge = merge.whenMatchedUpdateAll()
+        merge.whenNotMatchedInsertAll().execute()
 
     def _save(self, writer, table: Table) -> None:
         location = self.location(table)

@@ -1,9 +1,9 @@
 """The product's Delta tables, declared once: each table's name, its columns with their types, and the key its
 rows are replaced by. Column names are part of the product: a change here is the only way a column is added,
 and the table store (notewatt/table_store.py) adds it to an existing table explicitly; a frame that lacks a
-declared column fails its write. The executors' note rows (udfs/abstract_partition.OUTPUT_SCHEMA) are the
-stage's own contract with the driver, not a table; the energy tables are built from the energy ledger
-(notewatt/energy_frames.py).
+declared column fails its write. The executors' note rows (udfs/abstract_partition.OUTPUT_SCHEMA) are committed
+as each slice of inference ends (inference_outputs, notewatt/commits.py), and the run's tables are built from them;
+the energy tables are built from the energy ledger (notewatt/energy_frames.py).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from pyspark.sql.types import (
 )
 
 from notewatt.stages import STAGE_COLUMNS
+from udfs.abstract_partition import OUTPUT_SCHEMA
 
-_TYPES = {"string": StringType(), "int": IntegerType(), "bigint": LongType(), "double": DoubleType(),
+_TYPES = {"string": StringType(), "int": IntegerType(), "bigint": LongType(), "long": LongType(), "double": DoubleType(),
           "boolean": BooleanType(), "timestamp": TimestampType()}
 
 
@@ -38,6 +39,12 @@ class Table:
         """The columns as a Spark schema (flat columns of the simple types in _TYPES; no Spark session needed)."""
         columns = (column.split() for column in self.ddl.split(","))
         return StructType([StructField(name, _TYPES[kind]) for name, kind in columns])
+
+    @cached_property
+    def input_schema(self) -> StructType:
+        """The schema with timestamps as unix seconds: what rows built on the driver give conform()."""
+        return StructType([StructField(f.name, DoubleType() if isinstance(f.dataType, TimestampType) else f.dataType)
+                           for f in self.schema.fields])
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -117,7 +124,7 @@ RUN_ROLLUP = Table("run_rollup", (
     "cost_per_1000_notes double, pue double, carbon_intensity_g_per_kwh double, carbon_intensity_source string, "
     "price_per_kwh double, currency string, quality_mode string, f1_overall double, json_valid_rate double, "
     f"notes_in int, notes_quarantined int, {_STAGE_TIMES}, dtype string, routing_mode string, escalated_notes bigint, "
-    "escalation_rate double, correct_items bigint, wh_per_1000_correct_items double"
+    "escalation_rate double, correct_items bigint, wh_per_1000_correct_items double, notes_resumed bigint"
 ))
 ROUTE_ROLLUP = Table("route_rollup", (
     "run_id string, variant string, notes bigint, notes_ok bigint, notes_reused bigint, prompt_tokens bigint, "
@@ -135,6 +142,14 @@ OUTPUT_CACHE = Table("output_cache", (  # not per run: one row per cache key, ad
     "output_tokens bigint, run_id string, note_id string"
 ), key="cache_key")
 
+INFERENCE_OUTPUTS = Table(  # the engine's note rows as each slice of inference commits them (appended, never replaced)
+    "inference_outputs", f"{' '.join(OUTPUT_SCHEMA.split())}, job_attempt bigint, slice int")
+RUN_STATUS = Table("run_status", (  # one row per run id: running, failed or complete (notewatt/run_state.py)
+    "run_id string, status string, variants string, routing string, corpus string, prompt_version string, "
+    "job_attempt bigint, attempts int, attempt_started_at timestamp, updated_at timestamp, notes_resumed bigint, "
+    "error string"
+))
+
 RUN_TABLES = (NOTE_ABSTRACTIONS, PARTITION_ENERGY, DEVICE_ENERGY, ENGINE_LOADS, QUARANTINE, RUN_ROLLUP, ROUTE_ROLLUP,
               NOTE_SCORES)
-TABLES = {table.name: table for table in (*RUN_TABLES, VARIANT_COMPARISONS, OUTPUT_CACHE)}
+TABLES = {table.name: table for table in (*RUN_TABLES, VARIANT_COMPARISONS, OUTPUT_CACHE, INFERENCE_OUTPUTS, RUN_STATUS)}

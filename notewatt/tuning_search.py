@@ -24,7 +24,7 @@ import optuna
 from notewatt.comparison import quality_column
 from notewatt.config import ConfigError, JobConfig, resolve_path, with_overrides
 from notewatt.corpus import read_notes
-from notewatt.energy_frames import ledger_root
+from notewatt.energy_frames import run_ledger
 from notewatt.inference import INFERENCE_JOB_GROUP, InferenceCancelled
 from notewatt.reporting.charts import pareto_chart
 from notewatt.runner import RunResult, run
@@ -60,7 +60,7 @@ class Search:
             log.info("trial %d not run: %s", trial.number, exc)
             raise optuna.TrialPruned() from None
         self.spark.catalog.clearCache()  # what an earlier (pruned) trial left persisted
-        ledger = f"{ledger_root(self.config)}/{run_id}"
+        ledger = run_ledger(self.config, run_id)
         cancel = partial(self.spark.sparkContext.cancelJobGroup, INFERENCE_JOB_GROUP)
         with PruningMonitor(trial, ledger, self.config.tuning.objective, cancel):
             try:

@@ -1,4 +1,4 @@
-"""Task retries count once; the engine start fails with a clear one-line reason; engines are closed."""
+"""The engine start fails with a clear one-line reason; engines are closed."""
 
 import json
 import threading
@@ -6,32 +6,13 @@ import time
 
 import pytest
 
-import udfs.abstract_partition as partition
 import udfs.engine_cache as engines
-from notewatt.inference import one_attempt_per_partition
 from tests.fakes import FakeEngine, TraceMeter
-from udfs.abstract_partition import output_frame
 from udfs.energy.ledger import read_entries
 from udfs.engine import EngineSpec, EngineStartError
 from udfs.energy.meters import MeteringError, TaskMeters
 from udfs.energy.task import MeteringSettings, ledger_listener
 from udfs.task_info import TaskInfo
-
-
-def test_note_rows_of_a_superseded_attempt_are_dropped(spark):
-    rows = [
-        dict(partition_id=0, task_attempt=0, note_id="a", window_id="p0-a0"),
-        dict(partition_id=0, task_attempt=1, note_id="a", window_id="p0-a1"),
-        dict(partition_id=1, task_attempt=0, note_id="b", window_id="p1-a0"),
-    ]
-    rows = [r | dict(variant="large") for r in rows] + [  # routing: the small variant's stage has a partition 0 too
-        dict(partition_id=0, task_attempt=0, note_id="c", variant="small", window_id="s0-a0"),
-    ]
-    pandas_rows = output_frame(rows)
-    records = pandas_rows.astype(object).where(pandas_rows.notna(), None)  # nulls as None (Spark 3.5 without Arrow)
-    frame = spark.createDataFrame(records, schema=partition.OUTPUT_SCHEMA)
-    kept = sorted((r.variant, r.note_id, r.window_id) for r in one_attempt_per_partition(frame).collect())
-    assert kept == [("large", "a", "p0-a1"), ("large", "b", "p1-a0"), ("small", "c", "s0-a0")]
 
 
 def test_an_engine_that_cannot_start_names_model_devices_and_reason_and_closes_its_window(monkeypatch, tmp_path):

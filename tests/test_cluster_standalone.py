@@ -1,6 +1,7 @@
 """The job on a real Spark standalone cluster (a master and two workers on loopback): executor-side imports,
 the model path, per-worker engines and shipped settings across processes; bad input quarantined and
-reconciled; a task that fails once and is retried, counted once; and no planted canary from the notes in
+reconciled; a task that fails once and is retried, counted once; an executor lost after inference, which makes
+no note go through the engine twice; and no planted canary from the notes in
 any log, event log or MLflow record the job produced. No processes are left behind."""
 
 import json
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.integration
 CANARY = "CANARY-PHI-7f3a9"
 RETRIED_PARTITION = 1
 ENGINE_LOADED = "notewatt.engines: engine loaded in pid"
+EXECUTOR_LOST = "test: executor lost after inference:"  # what tests/failing_partition_job.py prints
 
 
 def corpus(path):
@@ -89,9 +91,11 @@ def test_every_good_note_once_despite_a_retried_task(cluster_run, tables):
 
 def test_the_failed_attempts_energy_is_counted_but_not_charged_to_notes(cluster_run, tables):
     """The failed attempt's window left its energy in the ledger (under the output folder) when it raised: a
-    discarded attempt. Every engine load and warm-up of the ledger is an engine load, never a retry."""
+    discarded attempt, and the only one: the executor lost after inference made nothing rerun the engine (its
+    blocks were never the tables' source). Every engine load and warm-up of the ledger is an engine load."""
     [rollup] = tables[RUN_ROLLUP]
-    assert rollup.retry_energy_j > 0 and rollup.retry_windows >= 1
+    assert EXECUTOR_LOST in (cluster_run[0] / "submit.out").read_text()
+    assert rollup.retry_energy_j > 0 and rollup.retry_windows == 1
     assert rollup.wh_per_1000_notes_incl_retries > rollup.wh_per_1000_notes
     assert rollup.wh_per_1000_notes_all_in > rollup.wh_per_1000_notes_incl_retries  # the engine loads too
     assert rollup.energy_wh == pytest.approx(sum(p.energy_j for p in tables[PARTITION_ENERGY]) / 3600)
@@ -108,9 +112,8 @@ def test_the_failed_attempts_energy_is_counted_but_not_charged_to_notes(cluster_
 def test_each_executor_loaded_its_own_engine(cluster_run):
     """Both executors ran an inference task and loaded an engine in their own Python worker. Read from the
     executors' logs: the tables keep only successful attempts, and the retry may land on either executor."""
-    logs = cluster_run[3].executor_logs()
-    assert len(logs) == 2
-    assert all(ENGINE_LOADED in log.read_text() for log in logs)
+    logs = cluster_run[3].executor_logs()  # and the lost executor's replacement, if the master started one
+    assert sum(ENGINE_LOADED in log.read_text() for log in logs) == 2
 
 
 def test_bad_records_are_quarantined_with_reasons_and_reconciled(tables):

@@ -67,6 +67,7 @@ class PartitionSettings:
     metering: MeteringSettings
     engines_per_worker: int = 1  # the run's variants: engines a worker keeps loaded at once
     engine_threads: int | None = None  # the engine's intra-op threads (None: as its environment sets them)
+    first_partition: int = 0  # the run's id of the stage's partition 0 (a run's slices number on; notewatt/commits.py)
 
     @property
     def prompt_budget_tokens(self) -> int | None:
@@ -81,7 +82,7 @@ def abstract_partition(batches: Iterator[pd.DataFrame], settings: PartitionSetti
     first = next((b for b in batches if len(b)), None)
     if first is None:  # an empty partition loads no engine and opens no window
         return
-    task = current_task()
+    task = current_task(settings.first_partition)
     visible = bind_task_gpus(task.gpu_addresses)  # before the engine: CUDA then sees only the task's GPUs
     metered = meters_for(settings.metering, bound_addresses(visible))  # MeteringError when it must measure but cannot
     progress = dict.fromkeys(TOKEN_COUNTS, 0)  # the partition's counts so far, which its ledger entries carry

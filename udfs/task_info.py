@@ -32,15 +32,16 @@ def executor_id() -> str:
     return "driver"  # local mode: tasks run inside the driver's JVM
 
 
-def current_task() -> TaskInfo:
-    """The running Spark task (partition 0, attempt 0, no GPUs when called outside Spark)."""
+def current_task(first_partition: int = 0) -> TaskInfo:
+    """The running Spark task (partition 0, attempt 0, no GPUs when called outside Spark); its partition id counted
+    from the run's `first_partition` for the stage."""
     from pyspark import TaskContext
 
     context = TaskContext.get()
     resources = context.resources() if context else {}
     gpus = tuple(resources["gpu"].addresses) if "gpu" in resources else ()
     return TaskInfo(
-        partition_id=context.partitionId() if context else 0,
+        partition_id=first_partition + (context.partitionId() if context else 0),
         task_attempt=context.attemptNumber() if context else 0,
         host=socket.gethostname(),
         executor_id=executor_id(),

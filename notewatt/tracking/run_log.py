@@ -48,7 +48,7 @@ def job_params(config: JobConfig, sizing: EngineSizing, spark_master: str, dtype
         "drop_sections": ",".join(config.preprocess.drop_sections) or "none",
         "chunk_long_notes": config.preprocess.chunk_long_notes,
         "output_cache": config.cache.enabled,
-        "routing": _routing(config),
+        "routing": config.routing.summary,
         "max_tokens": config.engine.max_tokens,
         "temperature": config.engine.temperature,
         "structured_outputs_backend": config.engine.structured_outputs_backend,
@@ -57,16 +57,6 @@ def job_params(config: JobConfig, sizing: EngineSizing, spark_master: str, dtype
         "spark_master": spark_master,
         **{f"engine_arg.{k}": v for k, v in config.engine_args.items()},
     }
-
-
-def _routing(config: JobConfig) -> str:
-    """none, rule:small_variant (static), or cascade:small_variant with its confidence threshold."""
-    routing = config.routing
-    if not routing.small_variant:
-        return "none"
-    if routing.mode == "cascade":
-        return f"cascade:{routing.small_variant}:min_mean_logprob={routing.min_mean_logprob}"
-    return f"{routing.rule}:{routing.small_variant}"
 
 
 ROUTE_METRICS = ("notes", "wh_per_1000_notes", "output_tokens_per_joule", "f1_overall", "escalation_rate")
