@@ -102,7 +102,7 @@ def run_job(label: str, corpus: Path, master: str, partitions: int | None, max_t
     return run | {
         "kind": "job", "label": label, "master": master, "partitions": rollup["partitions"], "max_tokens": max_tokens,
         "command": " ".join(command),
-        "notes": rollup["notes"], "notes_ok": rollup["notes_ok"],
+        "notes": rollup["notes"], "notes_ok": rollup["notes_ok"], "notes_resumed": rollup.get("notes_resumed"),
         "prompt_tokens": rollup["prompt_tokens"], "output_tokens": rollup["output_tokens"],
         "steady_s": window_s,
         "engine_load_s": loads,  # the model load on the inference stage's path

@@ -80,7 +80,7 @@ def reconcile(counts: ScreenCounts, abstracted: int) -> dict[str, int]:
 
 def run_results(store: TableStore, config: JobConfig, notes: DataFrame, inputs: RunInputs, run: RunInfo, ledger: str,
                 clock: StageClock) -> RunResults:
-    """The run's tables and roll-ups from its note rows (one attempt per partition) and its energy ledger."""
+    """The run's tables and roll-ups from its committed note rows (one attempt per task) and its energy ledger."""
     with clock.stage("tables"):
         return _run_results(store, config, notes, inputs, run, ledger, clock)
 

@@ -4,8 +4,8 @@
                      └─▶ abstract_notes_databricks ─┘
 
 The platform is the run's `platform` param, else the Airflow Variable `notewatt_platform` ("spark").
-The NoteWatt run id is the Airflow run id, so a retry replaces that run's rows and the gate finds its
-MLflow run by tag. Airflow 3.1+ (deadline alerts replace Airflow 2's `sla=`). What it needs:
+The NoteWatt run id is the Airflow run id, so a retry resumes that run (only the notes it has not committed go to
+the engine; a task timeout loses at most a slice) and the gate finds its MLflow run by tag. Airflow 3.1+ (deadline alerts replace Airflow 2's `sla=`). What it needs:
 
 - Variables: `notewatt_home` (a checkout on the Airflow worker, set up with `make setup`; default
   /opt/notewatt), `notewatt_notes` and `notewatt_output` (Spark path), `notewatt_python` (the Python with

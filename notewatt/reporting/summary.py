@@ -95,7 +95,8 @@ def summary_text(rollup: dict, tables: dict[str, str], tracked: TrackedRun, seco
         f"NoteWatt run {rollup['run_id']}  variant {rollup['variant']}  ({rollup['model']}, "
         f"{rollup['dtype'] or 'no inference'})",
         f"  notes                  {rollup['notes']}  ({rollup['notes_ok']} ok, {ok_pct:.1f} %); "
-        f"{rollup['notes_in']} read, {rollup['notes_quarantined']} quarantined",
+        f"{rollup['notes_in']} read, {rollup['notes_quarantined']} quarantined"
+        + (f"; {rollup['notes_resumed']} committed by earlier attempts (resumed)" if rollup.get("notes_resumed") else ""),
         f"  energy                 {rollup['energy_wh']:.4f} Wh  [{rollup['energy_sources']}: {kind}]",
         f"  measured share         {measured_share_text(rollup['measured_share'])}  "
         f"(GPU {rollup['gpu_energy_wh']:.4f} Wh, host {rollup['host_energy_wh']:.4f} Wh)",
