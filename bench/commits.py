@@ -2,7 +2,7 @@
 one slice and in slices (output.slice_notes_per_task), interleaved, then one run killed (SIGKILL of spark-submit and
 its processes) once half its slices are committed and rerun under its run id (a resume).
 
-    python bench/commits.py [--notes 256] [--slice-notes-per-task 16] [--repeats 3] [--max-tokens 64]
+    python bench/commits.py [--notes 256] [--slice-notes-per-task 64] [--repeats 3] [--max-tokens 64]
                             [--variant smollm2-135m-fp32] [--json commits.json]
 
 Every run is its own spark-submit (bench/job_runs.py); end-to-end time, the inference stage and Wh per 1,000 notes
@@ -23,6 +23,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.job_runs import WORK, cpu_flags, fmt, make_corpus, run_job, spread, write_json  # noqa: E402
+from notewatt.config import OutputConfig  # noqa: E402
 from notewatt.tables import INFERENCE_OUTPUTS  # noqa: E402
 
 MASTER = "local[2]"
@@ -64,7 +65,7 @@ def summary(runs: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=256)
-    parser.add_argument("--slice-notes-per-task", type=int, default=16)
+    parser.add_argument("--slice-notes-per-task", type=int, default=OutputConfig().slice_notes_per_task)  # the job's
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--variant", default="smollm2-135m-fp32")
