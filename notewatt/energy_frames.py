@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 
 from notewatt.config import JobConfig, resolve_path
-from notewatt.tables import DEVICE_ENERGY, ENGINE_LOADS, PARTITION_ENERGY, Table
+from notewatt.tables import DEVICE_ENERGY, ENGINE_LOADS, PARTITION_ENERGY
 from udfs.energy.accounting import RunEnergy, account, device_rows, window_row
 from udfs.energy.ledger import read_entries
 
@@ -63,12 +63,7 @@ def energy_frames(spark: SparkSession, folder: str, kept_window_ids: set[str]) -
     windows = [*energy.partitions, *energy.loads]
     return EnergyFrames(
         energy,
-        _frame(spark, PARTITION_ENERGY, [window_row(e, energy.attributed) for e in energy.partitions]),
-        _frame(spark, ENGINE_LOADS, [window_row(e, energy.attributed) for e in energy.loads]),
-        _frame(spark, DEVICE_ENERGY, [r for e in windows for r in device_rows(e, energy.attributed)]),
+        PARTITION_ENERGY.frame(spark, [window_row(e, energy.attributed) for e in energy.partitions]),
+        ENGINE_LOADS.frame(spark, [window_row(e, energy.attributed) for e in energy.loads]),
+        DEVICE_ENERGY.frame(spark, [r for e in windows for r in device_rows(e, energy.attributed)]),
     )
-
-
-def _frame(spark: SparkSession, table: Table, rows: list[dict]) -> DataFrame:
-    """Rows in a table's columns (timestamps still unix seconds: the table store converts them as it writes)."""
-    return spark.createDataFrame([tuple(row.get(name) for name in table.columns) for row in rows], table.input_schema)

@@ -36,10 +36,8 @@ class RunIdentity:
 
     @classmethod
     def of(cls, config: JobConfig, prompt_version: str) -> RunIdentity:
-        variants = ",".join(
-            f"{name}={v.model}/{v.dtype}/{v.quantization or 'none'}"
-            for name, v in ((name, config.variant_config(name)) for name in config.variants_in_use)
-        )
+        in_use = {name: config.variant_config(name) for name in config.variants_in_use}
+        variants = ",".join(f"{name}={v.model}/{v.dtype}/{v.quantization or 'none'}" for name, v in in_use.items())
         corpus = resolve_path(config.corpus.path) + (f" (first {config.corpus.limit})" if config.corpus.limit else "")
         return cls(variants, config.routing.summary, corpus, prompt_version)
 
@@ -86,6 +84,4 @@ class RunState:
             run_id=self.run_id, status=status, job_attempt=self.job_attempt, attempts=self.attempts,
             attempt_started_at=self.started_at, updated_at=time.time(), notes_resumed=notes_resumed, error=error,
         )
-        frame = self.store.spark.createDataFrame([tuple(row[name] for name in RUN_STATUS.columns)],
-                                                 RUN_STATUS.input_schema)
-        self.store.upsert(RUN_STATUS, frame)
+        self.store.upsert(RUN_STATUS, RUN_STATUS.frame(self.store.spark, [row]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType, DoubleType, IntegerType, LongType, NumericType, StringType, StructField, StructType, TimestampType,
@@ -40,11 +40,12 @@ class Table:
         columns = (column.split() for column in self.ddl.split(","))
         return StructType([StructField(name, _TYPES[kind]) for name, kind in columns])
 
-    @cached_property
-    def input_schema(self) -> StructType:
-        """The schema with timestamps as unix seconds: what rows built on the driver give conform()."""
-        return StructType([StructField(f.name, DoubleType() if isinstance(f.dataType, TimestampType) else f.dataType)
-                           for f in self.schema.fields])
+    def frame(self, spark: SparkSession, rows: list[dict]) -> DataFrame:
+        """Rows built on the driver (dicts; a missing key is null) as a frame in the table's columns, timestamps
+        still unix seconds (conform() converts them as the store writes)."""
+        schema = StructType([StructField(f.name, DoubleType() if isinstance(f.dataType, TimestampType) else f.dataType)
+                             for f in self.schema.fields])
+        return spark.createDataFrame([tuple(row.get(name) for name in self.columns) for row in rows], schema)
 
     @property
     def columns(self) -> tuple[str, ...]:

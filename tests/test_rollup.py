@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from notewatt.energy_frames import EnergyFrames, _frame
+from notewatt.energy_frames import EnergyFrames
 from notewatt.impact import ImpactFactors
 from notewatt.rollup import RunInfo, route_rows, run_rollup_row, with_note_energy
 from notewatt.tables import DEVICE_ENERGY, ENGINE_LOADS, PARTITION_ENERGY
@@ -45,9 +45,9 @@ def frames(spark, entries, kept):
     energy = account(entries, kept)
     windows = [*energy.partitions, *energy.loads]
     return EnergyFrames(
-        energy, _frame(spark, PARTITION_ENERGY, [window_row(e, energy.attributed) for e in energy.partitions]),
-        _frame(spark, ENGINE_LOADS, [window_row(e, energy.attributed) for e in energy.loads]),
-        _frame(spark, DEVICE_ENERGY, [r for e in windows for r in device_rows(e, energy.attributed)]))
+        energy, PARTITION_ENERGY.frame(spark, [window_row(e, energy.attributed) for e in energy.partitions]),
+        ENGINE_LOADS.frame(spark, [window_row(e, energy.attributed) for e in energy.loads]),
+        DEVICE_ENERGY.frame(spark, [r for e in windows for r in device_rows(e, energy.attributed)]))
 
 
 def run_info(energy, duration_s=20.0, impact=IMPACT, **kwargs):
