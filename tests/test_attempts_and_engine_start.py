@@ -40,7 +40,12 @@ def test_close_engines_closes_and_forgets_every_engine(monkeypatch):
     assert engines._ENGINES == {} and all(e.closed for e in loaded.values())
 
 
-def test_a_run_closes_the_engines_earlier_runs_left_in_its_workers(monkeypatch):
+@pytest.fixture
+def engines_in_their_own_processes(monkeypatch):
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")
+
+
+def test_a_run_closes_the_engines_earlier_runs_left_in_its_workers(monkeypatch, engines_in_their_own_processes):
     """Before a run sizes its engines to memory, each worker closes those the run will not use (a tuner's earlier
     trial, a comparison's other variant): their memory is the host's again."""
     loaded = {"mine": FakeEngine(), "earlier": FakeEngine()}
@@ -49,6 +54,19 @@ def test_a_run_closes_the_engines_earlier_runs_left_in_its_workers(monkeypatch):
     assert frame["closed"].tolist() == [1] and list(engines._ENGINES) == ["mine"]
     assert frame["loaded"].tolist() == [["mine"]]  # the run's own engine, held already: its memory is in use
     assert loaded["earlier"].closed and not hasattr(loaded["mine"], "closed")
+
+
+def test_closing_an_in_process_engine_closes_every_engine_of_the_worker(monkeypatch):
+    """In-process vLLM engines share the process's model-parallel groups, which a shutdown tears down: an engine
+    kept beside a closed one would fail at its next step, so it is closed too and built again when next used."""
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    loaded = {"mine": FakeEngine(), "earlier": FakeEngine()}
+    monkeypatch.setattr(engines, "_ENGINES", {k: engines.LoadedEngine(e, [], "r") for k, e in loaded.items()})
+    [frame] = list(engines.release_worker(iter([]), keep=frozenset({"mine"})))
+    assert frame["closed"].tolist() == [2] and frame["loaded"].tolist() == [[]] and engines._ENGINES == {}
+    assert all(e.closed for e in loaded.values())
+    monkeypatch.setattr(engines, "_ENGINES", {"mine": engines.LoadedEngine(FakeEngine(), [], "r")})
+    assert engines.close_engines(keep=["mine"]) == 0  # nothing to close: the kept engine stays
 
 
 def test_the_driver_finds_why_tasks_could_not_start_in_a_task_failure():
@@ -88,7 +106,8 @@ def test_a_model_without_a_chat_template_fails_the_job_with_one_line(spark, tmp_
     assert str(bare) in line and "has no chat template" in line
 
 
-def test_a_worker_keeps_at_most_its_runs_engines_closing_the_least_recently_used(monkeypatch):
+def test_a_worker_keeps_at_most_its_runs_engines_closing_the_least_recently_used(monkeypatch,
+                                                                                 engines_in_their_own_processes):
     """Long-lived workers (the tuner's trials, a comparison's variants) would otherwise hold every engine."""
     made = []
     monkeypatch.setattr(engines, "VllmEngine", lambda spec: made.append(FakeEngine()) or made[-1])

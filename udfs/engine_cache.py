@@ -1,7 +1,8 @@
 """A Python worker's engines: built on first use inside an energy window of their own, kept across tasks (a
-run's variants, at most), and closed with their memory given back when another run's engines need the room. An
-engine a later run reuses has its prefix cache reset first, and says so (`state`): no run inherits another's cached
-prompts unannounced. An engine that raised is closed and built anew (discard_engine)."""
+run's variants, at most), and closed with their memory given back when another run's engines need the room
+(in-process engines all at once: they share the state a shutdown tears down). An engine a later run reuses has its
+prefix cache reset first, and says so (`state`): no run inherits another's cached prompts unannounced. An engine
+that raised is closed and built anew (discard_engine)."""
 
 from __future__ import annotations
 
@@ -96,8 +97,15 @@ def start_engine(spec: EngineSpec, metered: TaskMeters) -> Engine:
 def close_engines(keep: list[str] | frozenset[str] = ()) -> int:
     """Shut this worker's engines down but those keyed in `keep`, and give their memory back to the host; returns
     how many were closed. Also at interpreter exit (vLLM's own worker processes exit with their parent when
-    Spark's daemon ends a worker with os._exit)."""
+    Spark's daemon ends a worker with os._exit). Where the engines run in this process, closing one closes them
+    all: an in-process engine's shutdown tears down the process's model-parallel groups, which every engine here
+    uses (the next step of another one fails: "pipeline model parallel group is not initialized"); the next use
+    of a kept one builds it again."""
     stale = [key for key in _ENGINES if key not in keep]
+    if stale and len(stale) < len(_ENGINES) and _engines_in_process():
+        log.info("closing every engine in pid %d: in-process engines share the state a shutdown tears down",
+                 os.getpid())
+        stale = list(_ENGINES)
     for key in stale:
         _close(_ENGINES.pop(key))
     if stale:
@@ -106,6 +114,12 @@ def close_engines(keep: list[str] | frozenset[str] = ()) -> int:
 
 
 atexit.register(close_engines)
+
+
+def _engines_in_process() -> bool:
+    """vLLM runs its engine cores in this process (the CPU profile's VLLM_ENABLE_V1_MULTIPROCESSING=0), not in
+    processes of their own."""
+    return os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
 
 
 def release_worker(batches: Iterator[pd.DataFrame], keep: frozenset[str]) -> Iterator[pd.DataFrame]:
