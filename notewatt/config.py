@@ -353,8 +353,6 @@ def _validated(merged: dict) -> JobConfig:
         config.variant_config(name)  # fail early on an unknown variant
     if config.routing.mode == "cascade" and len(config.variants_in_use) < 2:
         raise ConfigError("routing.mode cascade needs routing.small_variant, a variant other than the job's")
-    if config.routing.mode == "cascade" and config.cache.enabled:
-        raise ConfigError("routing.mode cascade does not reuse outputs yet: set cache.enabled=false")
     return config
 
 

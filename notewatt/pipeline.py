@@ -91,10 +91,9 @@ def _run_results(store, config, generated: DataFrame, inputs: RunInputs, run, le
     energy = energy_frames(spark, ledger, kept)
     partitions = energy.partitions.select("window_id", "partition_id", "notes", "energy_j", "output_tokens").toPandas()
     run = replace(run, energy=energy.energy)
-    models = {v: config.variant_config(v).model for v in config.variants_in_use}
-    notes = passes = with_reused_notes(with_note_energy(generated, energy.partitions), inputs.reuse, run.run_id,
-                                       models).withColumn("escalated", F.lit(False))
-    if config.routing.mode == "cascade":  # an escalated note has a row per pass (and a cascade reuses no output)
+    notes = passes = with_reused_notes(with_note_energy(generated, energy.partitions), inputs.reuse,
+                                       run.run_id).withColumn("escalated", F.lit(False))
+    if config.routing.mode == "cascade":  # an escalated note has a row per pass, and so has a repeat of one
         passes = passes.persist()
         notes = final_rows(passes, config.variant)
     notes = notes.persist()

@@ -114,7 +114,7 @@ def _run_attempt(config: JobConfig, spark: SparkSession, clock: StageClock, stor
     clean, preprocess = run_preprocess(screened.clean, config.preprocess)
     with clock.stage("route_cache"):
         routed = route_notes(clean, config.routing, config.variant)
-        reuse = look_up_outputs(store, config.cache, routed, settings) if config.cache.enabled else None
+        reuse = look_up_outputs(store, config.cache, routed, config.routing, settings) if config.cache.enabled else None
         to_generate = (reuse.to_generate if reuse else routed).persist()
         total = to_generate.count()
         resumed = commits.resumed_notes()

@@ -50,11 +50,9 @@ def test_an_escalated_notes_row_is_the_large_output_with_both_passes_energy_and_
     assert (kept.energy_source, up.energy_source) == ("estimate", "estimate")
 
 
-def test_a_cascade_needs_two_variants_and_no_output_reuse():
+def test_a_cascade_needs_two_variants():
     with pytest.raises(ConfigError, match="routing.small_variant"):
         load_config(overrides=["routing.mode=cascade"])
-    with pytest.raises(ConfigError, match="cache.enabled=false"):
-        load_config(overrides=["routing.mode=cascade", "routing.small_variant=smollm2-135m", "cache.enabled=true"])
 
 
 def scored(rows: dict[str, tuple]) -> pd.DataFrame:

@@ -1,5 +1,5 @@
 """The output cache and small/large routing with the real engine: a repeated note is generated once, a rerun
-reuses every ok output with no inference, and each route gets its own stage and roll-up row. Runs after
+reuses every ok output with no inference (also in a cascade), and each route gets its own stage and roll-up row. Runs after
 the shared job run, reusing its session (and its engines: the small tier here has the same engine spec)."""
 
 import json
@@ -26,7 +26,7 @@ def corpus(tmp_path_factory):
     return tmp
 
 
-def run(tmp, run_id):
+def run(tmp, run_id, *extra):
     import notewatt
     from notewatt.cli import DEFAULT_PROFILE
     from notewatt.config import load_config
@@ -35,7 +35,7 @@ def run(tmp, run_id):
         f"corpus.path={tmp / 'notes.jsonl'}", f"output.path={tmp / 'delta'}", f"run_id={run_id}",
         f"variant={FAST}", "spark.partitions=1", "cache.enabled=true", f"variants={json.dumps(SMALL_TIER)}",
         "routing.small_variant=small-tier", "routing.max_small_chars=1100",
-        f"mlflow.tracking_uri=sqlite:///{tmp}/mlflow.db", f"mlflow.artifact_location={tmp}/artifacts",
+        f"mlflow.tracking_uri=sqlite:///{tmp}/mlflow.db", f"mlflow.artifact_location={tmp}/artifacts", *extra,
     ])).rollup
 
 
@@ -72,3 +72,24 @@ def test_a_rerun_reuses_every_ok_output_without_inference(spark, corpus):
     if ok == set(first):
         assert rerun["energy_status"] == "no_inference" and rerun["energy_wh"] == 0.0
     assert rerun["notes_reused"] == len(ok) + ("syn-001" not in ok)  # the copy reuses a regenerated original
+
+
+def test_a_cascade_reuses_its_final_outputs(spark, corpus):
+    """Every note escalated (a mean log-probability below 0): the copy reuses its original's final output, the
+    large tier's, and a rerun of the cascade reuses every ok output with no inference."""
+    cascade = ["routing.mode=cascade", "routing.min_mean_logprob=0.0"]
+    first = run(corpus, "cascade-1", *cascade)
+    rows = notes_of(spark, corpus, "cascade-1")
+    assert sorted(rows) == ["syn-001", "syn-001-copy", "syn-003"]  # one row per note
+    copy, original = rows["syn-001-copy"], rows["syn-001"]
+    assert original.escalated and original.variant == FAST and not original.cache_hit
+    assert copy.cache_hit and copy.detail == "same text as note syn-001" and not copy.escalated
+    assert (copy.variant, copy.abstraction, copy.energy_j) == (FAST, original.abstraction, 0.0)
+    assert (first["escalated_notes"], first["notes_reused"]) == (2, 1)
+    run(corpus, "cascade-2", *cascade)
+    second = notes_of(spark, corpus, "cascade-2")
+    ok = {note_id for note_id, r in rows.items() if r.status == "ok"}
+    assert ok, "the cascade produced no ok output to reuse"
+    for note_id in ok:
+        assert second[note_id].cache_hit and second[note_id].energy_j == 0.0
+        assert (second[note_id].variant, second[note_id].abstraction) == (FAST, rows[note_id].abstraction)

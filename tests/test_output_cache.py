@@ -6,9 +6,9 @@ from dataclasses import replace
 import pytest
 from pyspark.sql import functions as F
 
-from notewatt.config import CacheConfig, OutputConfig
+from notewatt.config import CacheConfig, OutputConfig, RoutingConfig
 from notewatt.output_cache import (
-    generation_context, plan_reuse, update_cache, with_cache_keys, with_reused_notes,
+    generation_context, generation_contexts, plan_reuse, update_cache, with_cache_keys, with_reused_notes,
 )
 from notewatt.table_store import TableStore
 from notewatt.tables import OUTPUT_CACHE
@@ -43,6 +43,21 @@ def test_the_generation_context_changes_with_prompt_schema_and_settings():
         replace(base, max_tokens=128),
     ]
     assert len({generation_context(s) for s in [base, *changed]}) == 5
+
+
+def test_a_cascade_keys_its_notes_by_both_tiers_and_its_rule():
+    tiers = {"small": replace(settings(), variant="small"), "large": replace(settings(), variant="large")}
+    static = generation_contexts(RoutingConfig(small_variant="small"), tiers)
+    assert static == {variant: generation_context(s) for variant, s in tiers.items()}
+
+    def cascade(threshold, large=tiers["large"]):
+        routing = RoutingConfig(mode="cascade", small_variant="small", min_mean_logprob=threshold)
+        return generation_contexts(routing, {**tiers, "large": large})
+
+    [(routed_to, context)] = cascade(-0.1).items()
+    assert routed_to == "small" and context != static["small"]  # the small tier's own output may be replaced
+    others = [cascade(-0.2)["small"], cascade(-0.1, replace(tiers["large"], max_tokens=128))["small"]]
+    assert len({context, *others}) == 3 and cascade(-0.1)["small"] == context
 
 
 @pytest.fixture
@@ -85,7 +100,7 @@ def generated_rows(spark):
 
 
 def test_reused_notes_get_the_original_output_and_cost_no_inference(spark, plan):
-    rows = {r.note_id: r for r in with_reused_notes(generated_rows(spark), plan, "r1", {"v": "m"}).collect()}
+    rows = {r.note_id: r for r in with_reused_notes(generated_rows(spark), plan, "r1").collect()}
     assert sorted(rows) == ["a", "b", "c", "d"]
     assert not rows["a"].cache_hit and rows["a"].energy_j == 3.5
     for note_id, abstraction, reused_tokens in [("b", '{"fresh": 1}', 40), ("c", '{"cached": true}', 55)]:
@@ -96,9 +111,26 @@ def test_reused_notes_get_the_original_output_and_cost_no_inference(spark, plan)
     assert rows["b"].detail == "same text as note a" and rows["c"].detail == "output cache, from run run-0"
 
 
+def test_a_reused_note_names_the_variant_whose_output_it_reuses(spark):
+    """A cascade routes every note to its small tier, but an output it reuses may be its large tier's."""
+    notes = spark.createDataFrame([("a", "text", "x", "small"), ("b", "text ", "x", "small"),
+                                   ("c", "cached", "x", "small")], NOTES)
+    keyed = with_cache_keys(notes, {"small": "ctx"})
+    cached_key = keyed.where(F.col("note_id") == "c").first().cache_key
+    cached = spark.createDataFrame([(cached_key, "large", "m-large", "ok", "{}", "stop", 9, "run-0", "z")],
+                                   OUTPUT_CACHE.schema)
+    plan = plan_reuse(keyed, cached)
+    passes = spark.createDataFrame(  # note a went through both tiers
+        [("r1", "a", "x", "small", "m-small", 0, "ok", "{}", None, "stop", 9, 5, 0, 1.0, "estimate"),
+         ("r1", "a", "x", "large", "m-large", 1, "ok", "{}", None, "stop", 9, 6, 0, 2.0, "estimate")], NOTE_ROWS)
+    rows = with_reused_notes(passes, plan, "r1").where(F.col("cache_hit")).collect()
+    assert sorted((r.note_id, r.variant, r.model) for r in rows) == [
+        ("b", "large", "m-large"), ("b", "small", "m-small"), ("c", "large", "m-large")]
+
+
 def test_the_cache_keeps_ok_outputs_once_per_key_across_reruns(spark, plan, tmp_path):
     store = TableStore(spark, OutputConfig(path=str(tmp_path)))
-    notes = with_reused_notes(generated_rows(spark), plan, "r1", {"v": "m"}).withColumn(
+    notes = with_reused_notes(generated_rows(spark), plan, "r1").withColumn(
         "status", F.when(F.col("note_id") == "d", "invalid_json").otherwise(F.col("status"))
     )
     for _ in range(2):  # a rerun adds nothing new
