@@ -152,10 +152,11 @@ def main() -> None:
     parser.add_argument("--rows", help="only these rows (comma-separated numbers in run order; 0 is naive)")
     parser.add_argument("--naive-from", type=Path, help="a sitting's JSON whose naive row the ratios use (--rows)")
     args = parser.parse_args()
-    if args.rows and not args.naive_from and not args.rows.startswith("0"):
-        parser.error("--rows without 0 (naive) needs --naive-from for the ratios")
-    if args.rows and args.agreement and not args.rows.startswith("0"):
+    naive_runs = not args.rows or args.rows.split(",")[0] == "0"  # the sitting's first row is naive
+    if not naive_runs and args.agreement:
         parser.error("--agreement scores against the naive run of the same sitting: --rows must start with 0")
+    if not naive_runs and not args.naive_from:
+        parser.error("--rows without 0 (naive) first needs --naive-from for the ratios")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     header = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.node(),
