@@ -6,7 +6,8 @@ its processes) once half its slices are committed and rerun under its run id (a 
                             [--variant smollm2-135m-fp32] [--json commits.json]
 
 Every run is its own spark-submit (bench/job_runs.py); end-to-end time, the inference stage and Wh per 1,000 notes
-(the job's energy: the CPU+DRAM ESTIMATE on hosts without NVML or RAPL) per run, medians (min-max) per setting.
+(the job's energy: the CPU+DRAM ESTIMATE on hosts without NVML or RAPL) per run, medians (min-max) per setting,
+and what a slice boundary costs: each worker's idle time between its windows of consecutive slices.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.job_runs import WORK, cpu_flags, fmt, make_corpus, run_job, spread, write_json  # noqa: E402
 from notewatt.config import OutputConfig  # noqa: E402
-from notewatt.tables import INFERENCE_OUTPUTS  # noqa: E402
+from notewatt.tables import INFERENCE_OUTPUTS, PARTITION_ENERGY  # noqa: E402
 
 MASTER = "local[2]"
 PARTITIONS = 2
@@ -35,6 +36,20 @@ def committed_slices(label: str) -> int:
     """Slices a run has committed so far: inference_outputs' Delta commits."""
     log = WORK / "runs" / label / "delta" / INFERENCE_OUTPUTS.name / "_delta_log"
     return len(list(log.glob("*.json"))) if log.exists() else 0
+
+
+def slice_boundaries_s(label: str) -> list[float]:
+    """Each worker's idle time between one slice's inference window ending and its next one beginning (the commit,
+    the next Spark job, the wait for the slice's slower task), from a whole run's partition_energy table (written
+    once per run, so its files are its rows)."""
+    import pyarrow.dataset as ds
+
+    table = WORK / "runs" / label / "delta" / PARTITION_ENERGY.name
+    windows = ds.dataset(table, format="parquet").to_table(columns=["pid", "start_ts", "end_ts"]).to_pandas()
+    gaps = []
+    for _, worker in windows.sort_values("start_ts").groupby("pid"):
+        gaps += (worker.start_ts.shift(-1) - worker.end_ts).dropna().dt.total_seconds().tolist()
+    return gaps
 
 
 def killer(label: str, slices: int):
@@ -58,6 +73,11 @@ def run(label: str, corpus: Path, args, per_task: int, watch=None) -> dict:
         "slice_notes_per_task": per_task}
 
 
+def whole_run(label: str, corpus: Path, args, per_task: int) -> dict:
+    """A run from start to end, with its slice boundaries' idle time per worker."""
+    return run(label, corpus, args, per_task) | {"slice_boundaries_s": slice_boundaries_s(label)}
+
+
 def summary(runs: list[dict]) -> dict:
     return {name: spread([r[name] for r in runs]) for name in ("end_to_end_s", "inference_stage_s", "wh_per_1000_notes")}
 
@@ -78,11 +98,13 @@ def main() -> None:
     stamp = time.strftime("%H%M%S")
     for repeat in range(args.repeats):  # interleaved: one slice, slices, one slice, ...
         for name, per_task in (("one_slice", ONE_SLICE), ("slices", args.slice_notes_per_task)):
-            report["runs"][name].append(run(f"commits-{stamp}-{name}-{repeat}", corpus, args, per_task))
+            report["runs"][name].append(whole_run(f"commits-{stamp}-{name}-{repeat}", corpus, args, per_task))
             write_json(args.json, report)
     report["summary"] = {name: summary(runs) for name, runs in report["runs"].items()}
     ratio = [s["end_to_end_s"] / o["end_to_end_s"] for o, s in zip(report["runs"]["one_slice"], report["runs"]["slices"])]
     report["slices_time_ratio"] = spread(ratio)
+    boundaries = [gap for r in report["runs"]["slices"] for gap in r["slice_boundaries_s"]]
+    report["slice_boundary_s"] = spread(boundaries) if boundaries else None  # none: one slice per run
 
     label = f"commits-{stamp}-resumed"
     try:
@@ -100,6 +122,8 @@ def main() -> None:
     for name, figures in report["summary"].items():
         print(name, {k: fmt(v, 2) for k, v in figures.items()})
     print("slices / one slice, end to end:", fmt(report["slices_time_ratio"], 4))
+    if boundaries:
+        print("a slice boundary, s of a worker's time:", fmt(report["slice_boundary_s"], 1))
     print(f"resume after {killed_at} of {slices} slices ({resumed['notes_resumed']} notes): inference "
           f"{resumed['inference_stage_s']:.0f} s against {full:.0f} s for a whole run")
 
