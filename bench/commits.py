@@ -23,18 +23,23 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.job_runs import WORK, cpu_flags, fmt, make_corpus, run_job, spread, write_json  # noqa: E402
+from bench.job_runs import cpu_flags, fmt, make_corpus, run_dir, run_job, spread, write_json  # noqa: E402
 from notewatt.config import OutputConfig  # noqa: E402
-from notewatt.tables import INFERENCE_OUTPUTS, PARTITION_ENERGY  # noqa: E402
+from notewatt.tables import INFERENCE_OUTPUTS, PARTITION_ENERGY, Table  # noqa: E402
 
 MASTER = "local[2]"
 PARTITIONS = 2
 ONE_SLICE = 1_000_000  # notes per task: every run's notes in one slice
 
 
+def run_table(label: str, table: Table) -> Path:
+    """Where a bench run (bench/job_runs.py) keeps one of its Delta tables."""
+    return run_dir(label) / "delta" / table.name
+
+
 def committed_slices(label: str) -> int:
     """Slices a run has committed so far: inference_outputs' Delta commits."""
-    log = WORK / "runs" / label / "delta" / INFERENCE_OUTPUTS.name / "_delta_log"
+    log = run_table(label, INFERENCE_OUTPUTS) / "_delta_log"
     return len(list(log.glob("*.json"))) if log.exists() else 0
 
 
@@ -44,8 +49,7 @@ def slice_boundaries_s(label: str) -> list[float]:
     once per run, so its files are its rows)."""
     import pyarrow.dataset as ds
 
-    table = WORK / "runs" / label / "delta" / PARTITION_ENERGY.name
-    windows = ds.dataset(table, format="parquet").to_table(columns=["pid", "start_ts", "end_ts"]).to_pandas()
+    windows = ds.dataset(run_table(label, PARTITION_ENERGY), format="parquet").to_table(columns=["pid", "start_ts", "end_ts"]).to_pandas()
     gaps = []
     for _, worker in windows.sort_values("start_ts").groupby("pid"):
         gaps += (worker.start_ts.shift(-1) - worker.end_ts).dropna().dt.total_seconds().tolist()

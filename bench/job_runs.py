@@ -46,6 +46,11 @@ def cpu_flags() -> str:
     return found.stdout.split(":", 1)[-1].strip()
 
 
+def run_dir(label: str) -> Path:
+    """A bench run's folder: its log, its record and its Delta tables (delta/)."""
+    return WORK / "runs" / label
+
+
 def job_overrides(corpus: Path, out_dir: Path, max_tokens: int, extra: list[str] = ()) -> list[str]:
     """The job's key=value overrides for a benchmark run: corpus, outputs under `out_dir`, max_tokens."""
     return [
@@ -82,7 +87,7 @@ def run_job(label: str, corpus: Path, master: str, partitions: int | None, max_t
             watch: Callable[[int], None] | None = None) -> dict:
     """One spark-submit of jobs/abstract_notes.py (through bench/job_entry.py, which records the roll-up);
     `partitions` None leaves them to the job (a slot each, as many as memory holds)."""
-    out_dir = WORK / "runs" / label
+    out_dir = run_dir(label)
     result_json = out_dir / "job_entry.json"
     out_dir.mkdir(parents=True, exist_ok=True)
     command = [
@@ -121,7 +126,7 @@ def run_job(label: str, corpus: Path, master: str, partitions: int | None, max_t
 
 def run_bare(label: str, corpus: Path, max_tokens: int, config: list[str] = (), extra: list[str] = ()) -> dict:
     """One process of bench/bare_generate.py: the same config's engine and prompts, one LLM.generate call."""
-    out_dir = WORK / "runs" / label
+    out_dir = run_dir(label)
     result_json = out_dir / "bare.json"
     out_dir.mkdir(parents=True, exist_ok=True)
     command = [

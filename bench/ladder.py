@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.job_runs import ROOT, WORK, cpu_flags, run_job, write_json  # noqa: E402
+from bench.job_runs import ROOT, WORK, cpu_flags, run_dir, run_job, write_json  # noqa: E402
 
 LADDER = ("qwen-coder-1500m", "qwen-coder-500m", "smollm2-135m")
 DTYPES = ("float32", "bfloat16")
@@ -65,7 +65,7 @@ def ladder_run(label: str, corpus: Path, variant: str, dtype: str | None, max_to
     memory = WorkerMemory()
     overrides = [f"variant={variant}", *([f"variants.{variant}.dtype={dtype}"] if dtype else []), *extra]
     run = run_job(label, corpus, "local[2]", None, max_tokens, extra=overrides, watch=memory)
-    rollup_path = WORK / "runs" / label / "job_entry.json"
+    rollup_path = run_dir(label) / "job_entry.json"
     metrics = _mlflow_metrics(rollup_path)
     return run | {"variant": variant, "dtype": metrics["dtype"], "peak_worker_rss_gib": memory.largest_gib,
                   "quality": {f: metrics.get(f"f1.{f}") for f in FIELDS}, "f1_overall": metrics.get("f1_overall"),
